@@ -1,1 +1,15 @@
-fn main(){}
+//! `cnnc`: check, summarise (and, as the runtime grows, train) `.cnn` models.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let code = cnnc::cli::run(
+        std::env::args_os(),
+        &mut std::io::stdout().lock(),
+        &mut std::io::stderr().lock(),
+        color,
+    );
+    ExitCode::from(code)
+}

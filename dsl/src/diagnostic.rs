@@ -243,6 +243,8 @@ codes! {
     BadInput = "E0207",
     /// Sizes or counts larger than the toolchain can hold.
     TooLarge = "E0208",
+    /// `add` or `concatenate` with fewer than two branches.
+    TooFewBranches = "E0209",
     /// A `train` section names a model that is not defined.
     UnknownModel = "E0301",
     /// A `train` setting that does not exist.

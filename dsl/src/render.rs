@@ -37,7 +37,13 @@ pub fn render(diagnostic: &Diagnostic, source: &str, origin: &str, color: bool) 
             .fold(true)
             .annotations(spans.iter().map(|(range, d, i)| {
                 let label = &d.labels[*i];
-                let annotation_level = if label.primary { level } else { Level::Info };
+                // annotate-snippets draws `^` without a prefix only for errors, and `-`
+                // without a prefix only for warnings: rustc's primary and secondary marks.
+                let annotation_level = if label.primary {
+                    Level::Error
+                } else {
+                    Level::Warning
+                };
                 annotation_level
                     .span(range.clone())
                     .label(label.message.as_str())
@@ -56,7 +62,12 @@ pub fn render(diagnostic: &Diagnostic, source: &str, origin: &str, color: bool) 
         Renderer::plain()
     };
     let rendered = renderer.render(message).to_string();
-    rendered
+    // Like rustc, end on the last source or note line, not on an empty gutter.
+    let mut lines: Vec<&str> = rendered.lines().collect();
+    while lines.last().is_some_and(|l| l.trim() == "|" || l.trim().is_empty()) {
+        lines.pop();
+    }
+    lines.join("\n")
 }
 
 /// Renders every diagnostic, separated by blank lines, as `cnnc check` prints them.

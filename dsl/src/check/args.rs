@@ -48,14 +48,25 @@ pub fn bind<'p>(
         let param = match &name {
             None => {
                 if seen_named {
+                    // Bound to the next free positional parameter all the same, so that
+                    // the mistake is reported once, not again as a missing argument.
+                    let free = signature.params[..signature.positional]
+                        .iter()
+                        .find(|p| !given_spans.iter().any(|(g, _)| g == *p));
                     diags.push(
                         Diagnostic::error(
                             Code::TooManyArguments,
                             format!("positional argument after a named one in `{callee}`"),
                         )
                         .with_label(value.span, "give this one a name too")
-                        .with_help("positional arguments come first, as in Keras and Rust"),
+                        .with_help_opt(free.map(|p| {
+                            format!("positional arguments come first; write `{p}: {value}`")
+                        })),
                     );
+                    if let Some(p) = free {
+                        given_spans.push((p, value.span));
+                        values.push((p, value));
+                    }
                     continue;
                 }
                 if position >= signature.positional {
@@ -267,6 +278,9 @@ impl<'p> ArgReader<'p> {
         let callee = self.callee.clone();
         let help = match &value.kind {
             ValueKind::Str(s) => Some(format!("names are written without quotes: `{s}`")),
+            ValueKind::Name(n) if n == "True" || n == "False" => {
+                Some(format!("booleans are lower case: `{}`", n.to_lowercase()))
+            }
             ValueKind::Float(f) if f.fract() == 0.0 && expected.contains("integer") => {
                 Some(format!("write `{}`", *f as i64))
             }
@@ -323,7 +337,7 @@ impl<'p> ArgReader<'p> {
             None => match default {
                 Some(d) => d,
                 None => {
-                    self.missing(name, &min.max(1).to_string());
+                    self.missing(name, example_value(name));
                     min.max(1)
                 }
             },
@@ -335,7 +349,7 @@ impl<'p> ArgReader<'p> {
         let fallback = vec![default.unwrap_or(1).max(min); rank];
         let Some(value) = self.take(name) else {
             if default.is_none() {
-                self.missing(name, &min.max(1).to_string());
+                self.missing(name, example_value(name));
             }
             return fallback;
         };
@@ -374,7 +388,7 @@ impl<'p> ArgReader<'p> {
         let fallback = default.unwrap_or(0.0);
         let Some(value) = self.take(name) else {
             if default.is_none() {
-                self.missing(name, "0.1");
+                self.missing(name, example_value(name));
             }
             return fallback;
         };
@@ -535,6 +549,19 @@ impl<'p> ArgReader<'p> {
     /// Hands back every diagnostic recorded while reading.
     pub fn finish(self) -> Vec<Diagnostic> {
         self.diags
+    }
+}
+
+/// A plausible value for a missing argument, for the help line.
+fn example_value(name: &str) -> &'static str {
+    match name {
+        "filters" => "32",
+        "units" => "128",
+        "kernel_size" | "pool_size" => "3",
+        "rate" => "0.5",
+        "stddev" => "0.1",
+        "scale" => "1 / 255",
+        _ => "1",
     }
 }
 

@@ -124,6 +124,16 @@ impl<'a> Expander<'a> {
         };
         if call.name.name != "input" {
             self.missing_input(call.span);
+            if let Some(arg) = call.args.iter().find(|a| a.name.as_ref().is_some_and(|n| n.name == "input_shape")) {
+                if let Some(d) = self.diags.last_mut() {
+                    let shape = eval(&arg.value, &Env::new()).map_or("28, 28, 1".to_string(), |v| {
+                        v.to_string().trim_start_matches('(').trim_end_matches(')').to_string()
+                    });
+                    d.help = Some(format!(
+                        "Keras' `input_shape` is the model's first statement here: write `input({shape})` before this layer and drop `input_shape`"
+                    ));
+                }
+            }
             return None;
         }
         let args = self.eval_args(call, &Env::new())?;
@@ -282,7 +292,7 @@ impl<'a> Expander<'a> {
         if branches.len() < 2 {
             self.report(
                 Diagnostic::error(
-                    Code::BadInput,
+                    Code::TooFewBranches,
                     format!("`{keyword}` needs at least two branches, but has {}", branches.len()),
                 )
                 .with_label(stmt.span, "too few branches")
@@ -385,7 +395,13 @@ impl<'a> Expander<'a> {
                     kind: ValueKind::Call(call.name.clone(), own),
                     span: call.span,
                 };
-                let resolved = super::functions::resolve(&value, super::functions::ACTIVATIONS, "activation");
+                let mut resolved = super::functions::resolve(&value, super::functions::ACTIVATIONS, "activation");
+                if let (Err(diags), "linear") = (&mut resolved, spec.name) {
+                    // PyTorch users write `Linear(in, out)` for what Keras calls Dense.
+                    for d in diags.iter_mut().filter(|d| d.code == Code::TooManyArguments) {
+                        d.help = Some("`linear()` is the identity activation; a fully connected layer is `dense(units)`".into());
+                    }
+                }
                 let ok = reader.ok();
                 self.report_all(reader.finish());
                 let op = match resolved {
@@ -467,7 +483,8 @@ impl<'a> Expander<'a> {
                             format!("block `{}` needs an argument `{name}`", block.name.name),
                         )
                         .with_label(call.span, format!("`{name}` is missing"))
-                        .with_secondary(param.name.span, "declared here without a default"),
+                        .with_secondary(param.name.span, "declared here without a default")
+                        .with_help(format!("pass `{name}` by position or as `{name}: …`")),
                     );
                     ok = false;
                     continue;

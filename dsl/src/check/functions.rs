@@ -167,7 +167,7 @@ pub fn resolve(value: &Value, table: &'static [FnSpec], what: &str) -> Result<Re
             };
             return Err(vec![Diagnostic::error(
                 Code::WrongType,
-                format!("expected a {what}, found the string {s:?}"),
+                format!("expected {}, found the string {s:?}", article(what)),
             )
             .with_label(value.span, "a string here")
             .with_help(help)]);
@@ -175,9 +175,9 @@ pub fn resolve(value: &Value, table: &'static [FnSpec], what: &str) -> Result<Re
         other => {
             return Err(vec![Diagnostic::error(
                 Code::WrongType,
-                format!("expected a {what}, found {}", other.describe()),
+                format!("expected {}, found {}", article(what), other.describe()),
             )
-            .with_label(value.span, format!("expected a {what} such as `{}`", table[0].name))]);
+            .with_label(value.span, format!("expected {} such as `{}`", article(what), table[0].name))]);
         }
     };
     let Some(spec) = lookup(table, ident_name) else {
@@ -227,6 +227,12 @@ pub fn resolve(value: &Value, table: &'static [FnSpec], what: &str) -> Result<Re
     } else {
         Err(reader.finish())
     }
+}
+
+/// "an activation", "a loss".
+fn article(noun: &str) -> String {
+    let an = noun.starts_with(|c: char| "aeiou".contains(c));
+    format!("{} {noun}", if an { "an" } else { "a" })
 }
 
 fn choice(reader: &mut ArgReader, name: &str, default: &'static str, choices: &'static [&'static str]) -> &'static str {

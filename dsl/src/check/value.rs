@@ -188,21 +188,19 @@ fn arithmetic(l: &Value, op: BinOp, r: &Value, span: Span) -> Result<ValueKind, 
                 Err(error("float overflow".into(), "this result is not finite"))
             }
         }
-        (a, b) => Err(error(
-            format!(
-                "cannot compute {} {} {}",
-                a.describe(),
-                op.symbol(),
-                b.describe()
-            ),
-            "arithmetic needs numbers on both sides",
-        )
-        .with_help_opt(match (a, b) {
-            (ValueKind::Name(n), _) | (_, ValueKind::Name(n)) => Some(format!(
-                "`{n}` is not a parameter of the enclosing block; arithmetic works on numbers and block parameters"
-            )),
-            _ => None,
-        })),
+        (a, b) => {
+            let culprit = if matches!(a, ValueKind::Int(_) | ValueKind::Float(_)) { b } else { a };
+            Err(error(
+                format!("cannot compute `{l} {} {r}`", op.symbol()),
+                &format!("{} is not a number", culprit.describe()),
+            )
+            .with_help_opt(match culprit {
+                ValueKind::Name(n) => Some(format!(
+                    "`{n}` is not a parameter of the enclosing block; arithmetic works on numbers and block parameters"
+                )),
+                _ => None,
+            }))
+        }
     }
 }
 

@@ -18,7 +18,9 @@ pub(super) fn to_diagnostic(error: pest::error::Error<Rule>, source: &str) -> Di
     if let Some(attempts) = error.parse_attempts() {
         for token in attempts.expected_tokens() {
             let text = token.to_string();
-            if text.chars().all(|c| c.is_ascii_punctuation()) && !text.is_empty() {
+            // Brackets and separators are worth naming; operators are "an operator" and
+            // comment openers are never what a user meant to type.
+            if ["(", ")", "{", "}", "[", "]", ",", ":"].contains(&text.as_str()) {
                 expected.insert(format!("`{text}`"));
             }
         }
@@ -39,10 +41,17 @@ pub(super) fn to_diagnostic(error: pest::error::Error<Rule>, source: &str) -> Di
         [rest @ .., last] => format!("expected {} or {last}, found {found_text}", rest.join(", ")),
     };
     let diagnostic = Diagnostic::error(Code::Syntax, message).with_label(span, "unexpected here");
-    match hint(source, at, &found) {
-        Some(help) => diagnostic.with_help(help),
-        None => diagnostic,
-    }
+    let wants = |token: &str| expected.iter().any(|e| e == token);
+    let help = hint(source, at, found).or_else(|| {
+        if found.is_empty() && wants("`}`") {
+            Some("a `{` is not closed: add `}` at the end of the block".into())
+        } else if wants("`,`") && found.starts_with(|c: char| c.is_alphanumeric() || c == '_') {
+            Some(format!("arguments are separated by commas: add `,` before `{found}`"))
+        } else {
+            None
+        }
+    });
+    diagnostic.with_help_opt(help)
 }
 
 /// The token starting at `at`: a word, a number, or one character.
@@ -74,9 +83,14 @@ fn hint(source: &str, at: usize, found: &str) -> Option<String> {
     if found == ";" {
         return Some("statements need no `;`: separate them with new lines".into());
     }
-    if rest.starts_with(|c: char| c.is_ascii_digit()) && found.contains('x') {
-        return Some("write a pair as a tuple, e.g. `(5, 5)` instead of `5x5`".into());
+    let before = &source[..at.min(source.len())];
+    let digits_before: String = before.chars().rev().take_while(char::is_ascii_digit).collect();
+    if !digits_before.is_empty() && found.starts_with('x') && found[1..].chars().all(|c| c.is_ascii_digit()) {
+        let first: String = digits_before.chars().rev().collect();
+        let second = if found.len() > 1 { &found[1..] } else { first.as_str() };
+        return Some(format!("write a pair as a tuple: `({first}, {second})` instead of `{first}{found}`"));
     }
+    let _ = rest;
     if found == "True" || found == "False" {
         return Some(format!("booleans are lower case: `{}`", found.to_lowercase()));
     }
