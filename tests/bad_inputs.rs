@@ -13,7 +13,8 @@ fn every_bad_file_fails_at_its_marked_line() {
         let name = relative(path);
         let bytes = std::fs::read(path).unwrap();
         let text = String::from_utf8_lossy(&bytes);
-        let (code, line) = marker(&text).unwrap_or_else(|| panic!("{name} has no `// <- CODE` marker"));
+        let (code, line) =
+            marker(&text).unwrap_or_else(|| panic!("{name} has no `// <- CODE` marker"));
         let run = cnnc(&["check", &name]);
         assert_eq!(run.code, 1, "{name} should fail to check:\n{}", run.stderr);
         let first = run
@@ -21,14 +22,20 @@ fn every_bad_file_fails_at_its_marked_line() {
             .lines()
             .find(|l| l.starts_with("error["))
             .unwrap_or_else(|| panic!("{name}: no error printed:\n{}", run.stderr));
-        assert!(first.starts_with(&format!("error[{code}]")), "{name}: expected {code}, got `{first}`");
+        assert!(
+            first.starts_with(&format!("error[{code}]")),
+            "{name}: expected {code}, got `{first}`"
+        );
         let location = run
             .stderr
             .lines()
             .find_map(|l| l.trim_start().strip_prefix("--> "))
             .unwrap_or_else(|| panic!("{name}: no location"));
         let expected = format!("{name}:{line}:");
-        assert!(location.starts_with(&expected), "{name}: expected line {line}, got {location}");
+        assert!(
+            location.starts_with(&expected),
+            "{name}: expected line {line}, got {location}"
+        );
         insta::assert_snapshot!(run.stderr);
     });
     assert!(count >= 40, "the corpus has only {count} files");

@@ -40,10 +40,16 @@ fn examples_check_clean_with_published_totals() {
             .collect();
         assert!(noisy.is_empty(), "{file}: {noisy:#?}");
         let checked = compiled.checked.unwrap();
-        let graph = checked.model(model).unwrap_or_else(|| panic!("{file} has no {model}"));
+        let graph = checked
+            .model(model)
+            .unwrap_or_else(|| panic!("{file} has no {model}"));
         let totals = Totals::of(graph);
         assert_eq!(
-            (totals.total_params, totals.trainable_params, totals.non_trainable_params),
+            (
+                totals.total_params,
+                totals.trainable_params,
+                totals.non_trainable_params
+            ),
             (total, trainable, non_trainable),
             "{file}"
         );
@@ -69,7 +75,10 @@ fn summaries_match_snapshots() {
         let compiled = compile(&read_example(file));
         let checked = compiled.checked.unwrap();
         let graph = checked.model(model).unwrap();
-        insta::assert_snapshot!(format!("summary_{}", file.trim_end_matches(".cnn")), table(graph));
+        insta::assert_snapshot!(
+            format!("summary_{}", file.trim_end_matches(".cnn")),
+            table(graph)
+        );
     }
 }
 
@@ -79,10 +88,16 @@ fn cnnc_summary_prints_the_table_and_json_totals() {
     let path = path.to_str().unwrap();
     let text = cnnc(&["summary", path]);
     assert_eq!(text.code, 0, "{}", text.stderr);
-    assert!(text.stdout.contains("Total params: 61,706\nTrainable params: 61,706\nNon-trainable params: 0\n"));
+    assert!(text
+        .stdout
+        .contains("Total params: 61,706\nTrainable params: 61,706\nNon-trainable params: 0\n"));
     let json = cnnc(&["summary", path, "--format", "json", "--model", "LeNet5"]);
     assert_eq!(json.code, 0, "{}", json.stderr);
-    assert!(json.stdout.contains("\"total_params\": 61706"), "{}", json.stdout);
+    assert!(
+        json.stdout.contains("\"total_params\": 61706"),
+        "{}",
+        json.stdout
+    );
     assert!(json.stdout.contains("\"macs\": 416520"), "{}", json.stdout);
 }
 

@@ -7,7 +7,11 @@ use std::io::Write;
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(name = "cnnc", version, about = "Check, summarise and train convolutional networks written in the .cnn language")]
+#[command(
+    name = "cnnc",
+    version,
+    about = "Check, summarise and train convolutional networks written in the .cnn language"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -65,19 +69,28 @@ where
         Ok(cli) => cli,
         Err(error) => {
             let code = if error.use_stderr() { USAGE_ERROR } else { OK };
-            let text = if color { error.render().ansi().to_string() } else { error.render().to_string() };
+            let text = if color {
+                error.render().ansi().to_string()
+            } else {
+                error.render().to_string()
+            };
             let target: &mut dyn Write = if error.use_stderr() { err } else { out };
             let _ = write!(target, "{text}");
             return code;
         }
     };
     let result = match cli.command {
-        Command::Check { files, format, deny_warnings, hints } => {
-            crate::commands::check(&files, format, deny_warnings, hints, out, err, color)
-        }
-        Command::Summary { file, model, format } => {
-            crate::commands::summary(&file, model.as_deref(), format, out, err, color)
-        }
+        Command::Check {
+            files,
+            format,
+            deny_warnings,
+            hints,
+        } => crate::commands::check(&files, format, deny_warnings, hints, out, err, color),
+        Command::Summary {
+            file,
+            model,
+            format,
+        } => crate::commands::summary(&file, model.as_deref(), format, out, err, color),
     };
     match result {
         Ok(code) => code,

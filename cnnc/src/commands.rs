@@ -22,7 +22,7 @@ fn load(path: &Path) -> Result<Loaded> {
             Ok(Loaded::Compiled(file, compiled))
         }
         Err(ReadError::Io(message)) => bail!(message),
-        Err(ReadError::Invalid(file, diagnostic)) => Ok(Loaded::Invalid(file, diagnostic)),
+        Err(ReadError::Invalid(file, diagnostic)) => Ok(Loaded::Invalid(file, *diagnostic)),
     }
 }
 
@@ -46,20 +46,38 @@ pub fn check(
             .iter()
             .filter(|d| hints || d.severity != Severity::Hint)
             .collect();
-        let errors = shown.iter().filter(|d| d.severity == Severity::Error).count();
-        let warnings = shown.iter().filter(|d| d.severity == Severity::Warning).count();
+        let errors = shown
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+            .count();
+        let warnings = shown
+            .iter()
+            .filter(|d| d.severity == Severity::Warning)
+            .count();
         failed |= errors > 0 || (deny_warnings && warnings > 0);
         match format {
             Format::Text => {
                 for diagnostic in &shown {
-                    writeln!(err, "{}\n", render(diagnostic, &file.text, &file.name, color))?;
+                    writeln!(
+                        err,
+                        "{}\n",
+                        render(diagnostic, &file.text, &file.name, color)
+                    )?;
                 }
                 let verdict = if errors > 0 { "failed" } else { "ok" };
-                writeln!(err, "{}: {verdict} ({}, {})", file.name, plural(errors, "error"), plural(warnings, "warning"))?;
+                writeln!(
+                    err,
+                    "{}: {verdict} ({}, {})",
+                    file.name,
+                    plural(errors, "error"),
+                    plural(warnings, "warning")
+                )?;
             }
             Format::Json => {
                 for diagnostic in shown {
-                    json.push(serde_json::to_value(JsonDiagnostic::new(diagnostic, &file.text, &file.name))?);
+                    json.push(serde_json::to_value(JsonDiagnostic::new(
+                        diagnostic, &file.text, &file.name,
+                    ))?);
                 }
             }
         }
@@ -81,15 +99,31 @@ pub fn summary(
     let (file, compiled) = match load(path)? {
         Loaded::Compiled(file, compiled) => (file, compiled),
         Loaded::Invalid(file, diagnostic) => {
-            writeln!(err, "{}\n", render(&diagnostic, &file.text, &file.name, color))?;
+            writeln!(
+                err,
+                "{}\n",
+                render(&diagnostic, &file.text, &file.name, color)
+            )?;
             return Ok(MODEL_ERROR);
         }
     };
-    for diagnostic in compiled.diagnostics.iter().filter(|d| d.severity != Severity::Hint) {
-        writeln!(err, "{}\n", render(diagnostic, &file.text, &file.name, color))?;
+    for diagnostic in compiled
+        .diagnostics
+        .iter()
+        .filter(|d| d.severity != Severity::Hint)
+    {
+        writeln!(
+            err,
+            "{}\n",
+            render(diagnostic, &file.text, &file.name, color)
+        )?;
     }
     let Some(checked) = compiled.checked else {
-        writeln!(err, "{}: failed; fix the errors above to see a summary", file.name)?;
+        writeln!(
+            err,
+            "{}: failed; fix the errors above to see a summary",
+            file.name
+        )?;
         return Ok(MODEL_ERROR);
     };
     let graphs: Vec<_> = match model {
@@ -97,7 +131,12 @@ pub fn summary(
             Some(graph) => vec![graph],
             None => {
                 let names: Vec<&str> = checked.models.iter().map(|m| m.name.as_str()).collect();
-                writeln!(err, "error: `{}` has no model `{name}`; it has: {}", file.name, names.join(", "))?;
+                writeln!(
+                    err,
+                    "error: `{}` has no model `{name}`; it has: {}",
+                    file.name,
+                    names.join(", ")
+                )?;
                 return Ok(USAGE_ERROR);
             }
         },

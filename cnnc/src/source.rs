@@ -15,7 +15,7 @@ pub enum ReadError {
     Io(String),
     /// The file was read but is not a valid model text (exit code 1); `text` is what could
     /// be decoded, for rendering the diagnostic.
-    Invalid(SourceFile, Diagnostic),
+    Invalid(SourceFile, Box<Diagnostic>),
 }
 
 /// The largest model file read: far above any real model, far below what would strain memory.
@@ -23,9 +23,12 @@ pub const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
 
 pub fn read(path: &Path) -> Result<SourceFile, ReadError> {
     let name = path.display().to_string();
-    let metadata = std::fs::metadata(path).map_err(|e| ReadError::Io(format!("cannot read `{name}`: {e}")))?;
+    let metadata =
+        std::fs::metadata(path).map_err(|e| ReadError::Io(format!("cannot read `{name}`: {e}")))?;
     if metadata.is_dir() {
-        return Err(ReadError::Io(format!("`{name}` is a directory, not a model file")));
+        return Err(ReadError::Io(format!(
+            "`{name}` is a directory, not a model file"
+        )));
     }
     if metadata.len() > MAX_FILE_BYTES {
         return Err(ReadError::Io(format!(
@@ -33,7 +36,8 @@ pub fn read(path: &Path) -> Result<SourceFile, ReadError> {
             metadata.len()
         )));
     }
-    let bytes = std::fs::read(path).map_err(|e| ReadError::Io(format!("cannot read `{name}`: {e}")))?;
+    let bytes =
+        std::fs::read(path).map_err(|e| ReadError::Io(format!("cannot read `{name}`: {e}")))?;
     decode(name, bytes)
 }
 
@@ -45,10 +49,17 @@ pub fn decode(name: String, bytes: Vec<u8>) -> Result<SourceFile, ReadError> {
             let at = error.utf8_error().valid_up_to();
             // The lossy text agrees with the original up to the first bad byte.
             let text = String::from_utf8_lossy(error.as_bytes()).into_owned();
-            let diagnostic = Diagnostic::error(Code::BadSource, format!("`{name}` is not valid UTF-8"))
-                .with_label(Span::new(at, at + '\u{FFFD}'.len_utf8()), "this byte is not UTF-8")
-                .with_help("save the file as UTF-8 text");
-            Err(ReadError::Invalid(SourceFile { name, text }, diagnostic))
+            let diagnostic =
+                Diagnostic::error(Code::BadSource, format!("`{name}` is not valid UTF-8"))
+                    .with_label(
+                        Span::new(at, at + '\u{FFFD}'.len_utf8()),
+                        "this byte is not UTF-8",
+                    )
+                    .with_help("save the file as UTF-8 text");
+            Err(ReadError::Invalid(
+                SourceFile { name, text },
+                Box::new(diagnostic),
+            ))
         }
     }
 }

@@ -103,17 +103,33 @@ pub enum Op {
     Conv(Conv),
     DepthwiseConv2d(DepthwiseConv),
     Pool(Pool),
-    GlobalPool { kind: PoolKind, rank: usize },
-    ZeroPadding2d { pads: [(u64, u64); 2] },
+    GlobalPool {
+        kind: PoolKind,
+        rank: usize,
+    },
+    ZeroPadding2d {
+        pads: [(u64, u64); 2],
+    },
     Flatten,
     Dense(Dense),
-    Dropout { rate: f64, seed: Option<u64> },
+    Dropout {
+        rate: f64,
+        seed: Option<u64>,
+    },
     BatchNormalization(BatchNorm),
     /// `activation(f)` and the activation layers (`relu()`, `leaky_relu(0.2)` …).
-    Activation { activation: Resolved },
+    Activation {
+        activation: Resolved,
+    },
     /// PReLU: a learned slope per element, shared along `shared_axes` (1-based, as Keras).
-    PRelu { alpha_initializer: Resolved, shared_axes: Vec<usize> },
-    GaussianNoise { stddev: f64, seed: Option<u64> },
+    PRelu {
+        alpha_initializer: Resolved,
+        shared_axes: Vec<usize>,
+    },
+    GaussianNoise {
+        stddev: f64,
+        seed: Option<u64>,
+    },
     Add,
     Concatenate,
 }

@@ -64,7 +64,10 @@ pub fn render(diagnostic: &Diagnostic, source: &str, origin: &str, color: bool) 
     let rendered = renderer.render(message).to_string();
     // Like rustc, end on the last source or note line, not on an empty gutter.
     let mut lines: Vec<&str> = rendered.lines().collect();
-    while lines.last().is_some_and(|l| l.trim() == "|" || l.trim().is_empty()) {
+    while lines
+        .last()
+        .is_some_and(|l| l.trim() == "|" || l.trim().is_empty())
+    {
         lines.pop();
     }
     lines.join("\n")
@@ -195,8 +198,8 @@ mod tests {
     #[test]
     fn empty_span_at_end_still_shows() {
         let source = "model A {";
-        let diagnostic = Diagnostic::error(Code::Syntax, "unexpected end")
-            .with_label(Span::new(9, 9), "here");
+        let diagnostic =
+            Diagnostic::error(Code::Syntax, "unexpected end").with_label(Span::new(9, 9), "here");
         let text = render(&diagnostic, source, "a.cnn", false);
         assert!(text.contains("a.cnn:1:9"), "{text}");
     }

@@ -96,7 +96,12 @@ pub enum WindowError {
 
 impl Padding {
     /// The output length and the padding used along `axis` for an input of `length`.
-    pub fn apply(&self, axis: usize, length: u64, window: Window) -> Result<AxisOutput, WindowError> {
+    pub fn apply(
+        &self,
+        axis: usize,
+        length: u64,
+        window: Window,
+    ) -> Result<AxisOutput, WindowError> {
         let extent = window.extent().ok_or(WindowError::Overflow)?;
         let stride = window.stride.max(1);
         let (pad_before, pad_after) = match self {
@@ -136,7 +141,13 @@ impl fmt::Display for Padding {
             Padding::Explicit(pads) => {
                 let parts: Vec<String> = pads
                     .iter()
-                    .map(|(b, a)| if b == a { b.to_string() } else { format!("({b}, {a})") })
+                    .map(|(b, a)| {
+                        if b == a {
+                            b.to_string()
+                        } else {
+                            format!("({b}, {a})")
+                        }
+                    })
                     .collect();
                 write!(f, "({})", parts.join(", "))
             }
@@ -148,9 +159,23 @@ impl fmt::Display for Padding {
 mod tests {
     use super::*;
 
-    fn out(padding: Padding, length: u64, size: u64, stride: u64, dilation: u64) -> (u64, u64, u64) {
+    fn out(
+        padding: Padding,
+        length: u64,
+        size: u64,
+        stride: u64,
+        dilation: u64,
+    ) -> (u64, u64, u64) {
         let o = padding
-            .apply(0, length, Window { size, stride, dilation })
+            .apply(
+                0,
+                length,
+                Window {
+                    size,
+                    stride,
+                    dilation,
+                },
+            )
             .unwrap();
         (o.length, o.pad_before, o.pad_after)
     }
@@ -168,7 +193,11 @@ mod tests {
             (5, 5, 1, 1, 1),
         ];
         for (n, k, s, d, expected) in cases {
-            assert_eq!(out(Padding::Valid, n, k, s, d), (expected, 0, 0), "{n} {k} {s} {d}");
+            assert_eq!(
+                out(Padding::Valid, n, k, s, d),
+                (expected, 0, 0),
+                "{n} {k} {s} {d}"
+            );
         }
     }
 
@@ -187,25 +216,44 @@ mod tests {
     #[test]
     fn explicit_padding_as_pytorch() {
         let p = Padding::Explicit(vec![(2, 2), (1, 1)]);
-        let w = Window { size: 11, stride: 4, dilation: 1 };
+        let w = Window {
+            size: 11,
+            stride: 4,
+            dilation: 1,
+        };
         assert_eq!(p.apply(0, 224, w).unwrap().length, 55);
-        let w = Window { size: 3, stride: 2, dilation: 1 };
+        let w = Window {
+            size: 3,
+            stride: 2,
+            dilation: 1,
+        };
         assert_eq!(p.apply(1, 112, w).unwrap().length, 56);
     }
 
     #[test]
     fn window_larger_than_input_is_an_error() {
-        let w = Window { size: 5, stride: 1, dilation: 1 };
+        let w = Window {
+            size: 5,
+            stride: 1,
+            dilation: 1,
+        };
         assert_eq!(
             Padding::Valid.apply(0, 3, w),
-            Err(WindowError::TooLarge { padded: 3, extent: 5 })
+            Err(WindowError::TooLarge {
+                padded: 3,
+                extent: 5
+            })
         );
         assert!(Padding::Same.apply(0, 3, w).is_ok());
     }
 
     #[test]
     fn huge_dilation_overflows_cleanly() {
-        let w = Window { size: u64::MAX, stride: 1, dilation: u64::MAX };
+        let w = Window {
+            size: u64::MAX,
+            stride: 1,
+            dilation: u64::MAX,
+        };
         assert_eq!(Padding::Valid.apply(0, 3, w), Err(WindowError::Overflow));
     }
 

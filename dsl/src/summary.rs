@@ -66,14 +66,32 @@ pub fn table(graph: &Graph) -> String {
     out.push_str(&line('='));
     out.push('\n');
     let totals = Totals::of(graph);
-    out.push_str(&format!("Total params: {}\n", group_digits(totals.total_params)));
-    out.push_str(&format!("Trainable params: {}\n", group_digits(totals.trainable_params)));
-    out.push_str(&format!("Non-trainable params: {}\n", group_digits(totals.non_trainable_params)));
+    out.push_str(&format!(
+        "Total params: {}\n",
+        group_digits(totals.total_params)
+    ));
+    out.push_str(&format!(
+        "Trainable params: {}\n",
+        group_digits(totals.trainable_params)
+    ));
+    out.push_str(&format!(
+        "Non-trainable params: {}\n",
+        group_digits(totals.non_trainable_params)
+    ));
     out.push_str(&line('_'));
     out.push('\n');
-    out.push_str(&format!("Multiply-accumulates per image: {}\n", group_digits(totals.macs)));
-    out.push_str(&format!("Parameter memory (f32): {}\n", bytes(totals.parameter_bytes)));
-    out.push_str(&format!("Activation memory per image (f32, forward): {}\n", bytes(totals.activation_bytes)));
+    out.push_str(&format!(
+        "Multiply-accumulates per image: {}\n",
+        group_digits(totals.macs)
+    ));
+    out.push_str(&format!(
+        "Parameter memory (f32): {}\n",
+        bytes(totals.parameter_bytes)
+    ));
+    out.push_str(&format!(
+        "Activation memory per image (f32, forward): {}\n",
+        bytes(totals.activation_bytes)
+    ));
     out
 }
 
@@ -143,7 +161,11 @@ impl<'a> ModelSummary<'a> {
                     trainable_params: node.trainable,
                     non_trainable_params: node.non_trainable,
                     macs: node.macs,
-                    inputs: node.inputs.iter().map(|id| graph.node(*id).name.as_str()).collect(),
+                    inputs: node
+                        .inputs
+                        .iter()
+                        .map(|id| graph.node(*id).name.as_str())
+                        .collect(),
                 })
                 .collect(),
             totals: Totals::of(graph),

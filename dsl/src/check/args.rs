@@ -117,7 +117,9 @@ pub fn bind<'p>(
                 }
             }
         };
-        let arg_span = name.as_ref().map_or(value.span, |n| n.span.until(value.span));
+        let arg_span = name
+            .as_ref()
+            .map_or(value.span, |n| n.span.until(value.span));
         if let Some((_, first)) = given_spans.iter().find(|(p, _)| *p == param) {
             diags.push(
                 Diagnostic::error(
@@ -198,8 +200,16 @@ impl FloatRange {
     }
 
     pub fn contains(&self, x: f64) -> bool {
-        let above = if self.min_open { x > self.min } else { x >= self.min };
-        let below = if self.max_open { x < self.max } else { x <= self.max };
+        let above = if self.min_open {
+            x > self.min
+        } else {
+            x >= self.min
+        };
+        let below = if self.max_open {
+            x < self.max
+        } else {
+            x <= self.max
+        };
         above && below && x.is_finite()
     }
 
@@ -207,12 +217,20 @@ impl FloatRange {
         let lower = if self.min == f64::MIN {
             None
         } else {
-            Some(format!("{} {}", if self.min_open { ">" } else { ">=" }, self.min))
+            Some(format!(
+                "{} {}",
+                if self.min_open { ">" } else { ">=" },
+                self.min
+            ))
         };
         let upper = if self.max == f64::MAX {
             None
         } else {
-            Some(format!("{} {}", if self.max_open { "<" } else { "<=" }, self.max))
+            Some(format!(
+                "{} {}",
+                if self.max_open { "<" } else { "<=" },
+                self.max
+            ))
         };
         match (lower, upper) {
             (Some(l), Some(u)) => format!("{l} and {u}"),
@@ -357,7 +375,10 @@ impl<'p> ArgReader<'p> {
             ValueKind::Tuple(items) if items.len() == rank => {
                 let mut out = Vec::with_capacity(rank);
                 for item in items {
-                    out.push(self.int_value(name, item, min, MAX_DIM).unwrap_or(min.max(1)));
+                    out.push(
+                        self.int_value(name, item, min, MAX_DIM)
+                            .unwrap_or(min.max(1)),
+                    );
                 }
                 out
             }
@@ -471,11 +492,12 @@ impl<'p> ArgReader<'p> {
             ValueKind::Name(n) if n == "same" => Padding::Same,
             ValueKind::Name(n) | ValueKind::Str(n) => {
                 let callee = self.callee.clone();
-                let help = if matches!(value.kind, ValueKind::Str(_)) && (n == "same" || n == "valid") {
-                    Some(format!("write `{n}` without quotes"))
-                } else {
-                    did_you_mean(n, ["valid", "same"])
-                };
+                let help =
+                    if matches!(value.kind, ValueKind::Str(_)) && (n == "same" || n == "valid") {
+                        Some(format!("write `{n}` without quotes"))
+                    } else {
+                        did_you_mean(n, ["valid", "same"])
+                    };
                 self.error(
                     Diagnostic::error(
                         Code::UnknownValue,
@@ -494,7 +516,12 @@ impl<'p> ArgReader<'p> {
     }
 
     /// Explicit padding as `(before, after)` per axis.
-    pub fn explicit_pads(&mut self, name: &str, value: &Value, rank: usize) -> Option<Vec<(u64, u64)>> {
+    pub fn explicit_pads(
+        &mut self,
+        name: &str,
+        value: &Value,
+        rank: usize,
+    ) -> Option<Vec<(u64, u64)>> {
         let pair = |reader: &mut Self, v: &Value| -> Option<(u64, u64)> {
             match &v.kind {
                 ValueKind::Tuple(items) if items.len() == 2 => {
@@ -570,7 +597,7 @@ pub fn group_digits(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -609,7 +636,11 @@ mod tests {
         let bound = bind(
             &CONV,
             Span::default(),
-            vec![(None, int(6, 0)), (None, int(5, 2)), (Some(ident("strides")), int(2, 4))],
+            vec![
+                (None, int(6, 0)),
+                (None, int(5, 2)),
+                (Some(ident("strides")), int(2, 4)),
+            ],
             &mut diags,
         );
         assert!(diags.is_empty());

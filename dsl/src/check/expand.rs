@@ -64,9 +64,12 @@ impl<'a> Expander<'a> {
     pub fn model(mut self, model: &'a Model) -> (Option<Graph>, Vec<Diagnostic>) {
         let Some((first, rest)) = model.body.split_first() else {
             self.report(
-                Diagnostic::error(Code::BadInput, format!("model `{}` is empty", model.name.name))
-                    .with_label(model.name.span, "this model has no layers")
-                    .with_help("start it with its input, e.g. `input(28, 28, 1)`"),
+                Diagnostic::error(
+                    Code::BadInput,
+                    format!("model `{}` is empty", model.name.name),
+                )
+                .with_label(model.name.span, "this model has no layers")
+                .with_help("start it with its input, e.g. `input(28, 28, 1)`"),
             );
             return (None, self.diags);
         };
@@ -92,10 +95,9 @@ impl<'a> Expander<'a> {
             nodes: std::mem::take(&mut self.nodes),
             output,
         };
-        let total = graph
-            .nodes
-            .iter()
-            .try_fold(0u64, |acc, n| acc.checked_add(n.trainable)?.checked_add(n.non_trainable));
+        let total = graph.nodes.iter().try_fold(0u64, |acc, n| {
+            acc.checked_add(n.trainable)?.checked_add(n.non_trainable)
+        });
         match total {
             Some(total) if total <= MAX_PARAMS => Some(graph),
             _ => {
@@ -124,11 +126,19 @@ impl<'a> Expander<'a> {
         };
         if call.name.name != "input" {
             self.missing_input(call.span);
-            if let Some(arg) = call.args.iter().find(|a| a.name.as_ref().is_some_and(|n| n.name == "input_shape")) {
+            if let Some(arg) = call
+                .args
+                .iter()
+                .find(|a| a.name.as_ref().is_some_and(|n| n.name == "input_shape"))
+            {
                 if let Some(d) = self.diags.last_mut() {
-                    let shape = eval(&arg.value, &Env::new()).map_or("28, 28, 1".to_string(), |v| {
-                        v.to_string().trim_start_matches('(').trim_end_matches(')').to_string()
-                    });
+                    let shape =
+                        eval(&arg.value, &Env::new()).map_or("28, 28, 1".to_string(), |v| {
+                            v.to_string()
+                                .trim_start_matches('(')
+                                .trim_end_matches(')')
+                                .to_string()
+                        });
                     d.help = Some(format!(
                         "Keras' `input_shape` is the model's first statement here: write `input({shape})` before this layer and drop `input_shape`"
                     ));
@@ -142,9 +152,12 @@ impl<'a> Expander<'a> {
         for (name, value) in &args {
             if let Some(name) = name {
                 self.report(
-                    Diagnostic::error(Code::UnknownArgument, format!("`input` takes sizes only, not `{}`", name.name))
-                        .with_label(name.span, "write the sizes by position")
-                        .with_help("e.g. `input(28, 28, 1)`"),
+                    Diagnostic::error(
+                        Code::UnknownArgument,
+                        format!("`input` takes sizes only, not `{}`", name.name),
+                    )
+                    .with_label(name.span, "write the sizes by position")
+                    .with_help("e.g. `input(28, 28, 1)`"),
                 );
                 ok = false;
                 continue;
@@ -155,7 +168,10 @@ impl<'a> Expander<'a> {
                     self.report(
                         Diagnostic::error(
                             Code::OutOfRange,
-                            format!("input sizes must be integers from 1 to {}, but one is {value}", super::args::group_digits(MAX_DIM)),
+                            format!(
+                                "input sizes must be integers from 1 to {}, but one is {value}",
+                                super::args::group_digits(MAX_DIM)
+                            ),
                         )
                         .with_label(value.span, "not a valid size"),
                     );
@@ -169,7 +185,10 @@ impl<'a> Expander<'a> {
                     Code::BadInput,
                     format!("`input` takes 1 to 3 sizes, but {} were given", dims.len()),
                 )
-                .with_label(call.span, "expected (height, width, channels), (length, channels) or (features)")
+                .with_label(
+                    call.span,
+                    "expected (height, width, channels), (length, channels) or (features)",
+                )
                 .with_help("e.g. `input(28, 28, 1)` for MNIST images"),
             );
             ok = false;
@@ -202,7 +221,11 @@ impl<'a> Expander<'a> {
 
     /// Records a diagnostic once, with the block uses that led to it.
     fn report(&mut self, mut diagnostic: Diagnostic) {
-        let key = (diagnostic.code, diagnostic.message.clone(), diagnostic.primary_span());
+        let key = (
+            diagnostic.code,
+            diagnostic.message.clone(),
+            diagnostic.primary_span(),
+        );
         if !self.seen.insert(key) {
             return;
         }
@@ -212,7 +235,11 @@ impl<'a> Expander<'a> {
         self.diags.push(diagnostic);
     }
 
-    fn eval_args(&mut self, call: &Call, env: &Env) -> Option<Vec<(Option<crate::ast::Ident>, Value)>> {
+    fn eval_args(
+        &mut self,
+        call: &Call,
+        env: &Env,
+    ) -> Option<Vec<(Option<crate::ast::Ident>, Value)>> {
         match eval_args(&call.args, env) {
             Ok(args) => Some(args),
             Err(d) => {
@@ -230,7 +257,10 @@ impl<'a> Expander<'a> {
             self.report(
                 Diagnostic::error(
                     Code::TooManyLayers,
-                    format!("the model expands to more than {} layers", super::args::group_digits(MAX_LAYERS as u64)),
+                    format!(
+                        "the model expands to more than {} layers",
+                        super::args::group_digits(MAX_LAYERS as u64)
+                    ),
                 )
                 .with_label(stmt.span, "stopped expanding here")
                 .with_help("check the counts of `repeat`"),
@@ -250,7 +280,10 @@ impl<'a> Expander<'a> {
                         self.report(
                             Diagnostic::error(
                                 Code::OutOfRange,
-                                format!("`repeat` needs a count from 0 to {}, but got {value}", super::args::group_digits(MAX_LAYERS as u64)),
+                                format!(
+                                    "`repeat` needs a count from 0 to {}, but got {value}",
+                                    super::args::group_digits(MAX_LAYERS as u64)
+                                ),
                             )
                             .with_label(count.span, "not a valid count"),
                         );
@@ -273,7 +306,9 @@ impl<'a> Expander<'a> {
                 }
                 current
             }
-            StmtKind::Add { branches } => self.branches(stmt, branches, Op::Add, "add", current, env),
+            StmtKind::Add { branches } => {
+                self.branches(stmt, branches, Op::Add, "add", current, env)
+            }
             StmtKind::Concatenate { branches } => {
                 self.branches(stmt, branches, Op::Concatenate, "concatenate", current, env)
             }
@@ -321,8 +356,13 @@ impl<'a> Expander<'a> {
                     .with_help_opt(error.help);
                 for (branch, id) in branches.iter().zip(&outputs) {
                     let shape = &self.nodes[id.0].shape;
-                    let what = if branch.body.is_empty() { "identity branch" } else { "branch" };
-                    diagnostic = diagnostic.with_secondary(branch.span, format!("{what} gives {shape}"));
+                    let what = if branch.body.is_empty() {
+                        "identity branch"
+                    } else {
+                        "branch"
+                    };
+                    diagnostic =
+                        diagnostic.with_secondary(branch.span, format!("{what} gives {shape}"));
                 }
                 self.report(diagnostic);
                 None
@@ -334,9 +374,12 @@ impl<'a> Expander<'a> {
         let name = call.name.name.as_str();
         if name == "input" {
             self.report(
-                Diagnostic::error(Code::BadInput, "`input(...)` can only be a model's first statement")
-                    .with_label(call.span, "a second input")
-                    .with_help("a model has one input; remove this line"),
+                Diagnostic::error(
+                    Code::BadInput,
+                    "`input(...)` can only be a model's first statement",
+                )
+                .with_label(call.span, "a second input")
+                .with_help("a model has one input; remove this line"),
             );
             return None;
         }
@@ -352,14 +395,23 @@ impl<'a> Expander<'a> {
             "see LANGUAGE.md for the layers, or define a `block` with this name".to_string()
         });
         self.report(
-            Diagnostic::error(Code::UnknownName, format!("unknown layer or block `{name}`"))
-                .with_label(call.name.span, "not a layer or a block")
-                .with_help(help),
+            Diagnostic::error(
+                Code::UnknownName,
+                format!("unknown layer or block `{name}`"),
+            )
+            .with_label(call.name.span, "not a layer or a block")
+            .with_help(help),
         );
         None
     }
 
-    fn layer(&mut self, call: &'a Call, layer: LayerRef, current: Option<NodeId>, env: &Env) -> Option<NodeId> {
+    fn layer(
+        &mut self,
+        call: &'a Call,
+        layer: LayerRef,
+        current: Option<NodeId>,
+        env: &Env,
+    ) -> Option<NodeId> {
         let args = self.eval_args(call, env)?;
         let mut diags = Vec::new();
         let (base, op) = match layer {
@@ -395,10 +447,14 @@ impl<'a> Expander<'a> {
                     kind: ValueKind::Call(call.name.clone(), own),
                     span: call.span,
                 };
-                let mut resolved = super::functions::resolve(&value, super::functions::ACTIVATIONS, "activation");
+                let mut resolved =
+                    super::functions::resolve(&value, super::functions::ACTIVATIONS, "activation");
                 if let (Err(diags), "linear") = (&mut resolved, spec.name) {
                     // PyTorch users write `Linear(in, out)` for what Keras calls Dense.
-                    for d in diags.iter_mut().filter(|d| d.code == Code::TooManyArguments) {
+                    for d in diags
+                        .iter_mut()
+                        .filter(|d| d.code == Code::TooManyArguments)
+                    {
                         d.help = Some("`linear()` is the identity activation; a fully connected layer is `dense(units)`".into());
                     }
                 }
@@ -438,14 +494,25 @@ impl<'a> Expander<'a> {
         }
     }
 
-    fn block(&mut self, call: &'a Call, block: &'a BlockDef, current: Option<NodeId>, env: &Env) -> Option<NodeId> {
-        if self.recursive.contains(&call.span) || self.uses.iter().any(|(b, _)| *b == block.name.name) {
+    fn block(
+        &mut self,
+        call: &'a Call,
+        block: &'a BlockDef,
+        current: Option<NodeId>,
+        env: &Env,
+    ) -> Option<NodeId> {
+        if self.recursive.contains(&call.span)
+            || self.uses.iter().any(|(b, _)| *b == block.name.name)
+        {
             return None;
         }
         if self.uses.len() >= MAX_BLOCK_DEPTH {
             self.report(
-                Diagnostic::error(Code::TooDeep, format!("blocks are nested more than {MAX_BLOCK_DEPTH} deep"))
-                    .with_label(call.span, "too deep"),
+                Diagnostic::error(
+                    Code::TooDeep,
+                    format!("blocks are nested more than {MAX_BLOCK_DEPTH} deep"),
+                )
+                .with_label(call.span, "too deep"),
             );
             return None;
         }
@@ -519,7 +586,12 @@ impl<'a> Expander<'a> {
     }
 
     /// The next name for a layer of kind `base` in the current scope, or the explicit one.
-    fn next_name(&mut self, base: &str, explicit: Option<(String, Span)>, span: Span) -> Option<String> {
+    fn next_name(
+        &mut self,
+        base: &str,
+        explicit: Option<(String, Span)>,
+        span: Span,
+    ) -> Option<String> {
         let scope = self.scopes.last_mut()?;
         let (name, name_span) = match explicit {
             Some((given, given_span)) => (format!("{}{given}", scope.prefix), given_span),
@@ -531,10 +603,13 @@ impl<'a> Expander<'a> {
         };
         if let Some(first) = self.names.get(&name).copied() {
             self.report(
-                Diagnostic::error(Code::DuplicateLayerName, format!("two layers are named `{name}`"))
-                    .with_label(name_span, "this name is taken")
-                    .with_secondary(first, "first used here")
-                    .with_help("layer names are used for weights and must be unique in a model"),
+                Diagnostic::error(
+                    Code::DuplicateLayerName,
+                    format!("two layers are named `{name}`"),
+                )
+                .with_label(name_span, "this name is taken")
+                .with_secondary(first, "first used here")
+                .with_help("layer names are used for weights and must be unique in a model"),
             );
             return None;
         }
@@ -542,7 +617,14 @@ impl<'a> Expander<'a> {
         Some(name)
     }
 
-    fn push(&mut self, name: String, op: Op, inputs: Vec<NodeId>, inferred: layers::Inferred, span: Span) -> NodeId {
+    fn push(
+        &mut self,
+        name: String,
+        op: Op,
+        inputs: Vec<NodeId>,
+        inferred: layers::Inferred,
+        span: Span,
+    ) -> NodeId {
         let id = NodeId(self.nodes.len());
         self.nodes.push(Node {
             name,

@@ -155,7 +155,11 @@ fn all_names(table: &'static [FnSpec]) -> impl Iterator<Item = &'static str> {
 }
 
 /// Resolves `value` against `table`; `what` names the table in messages ("activation").
-pub fn resolve(value: &Value, table: &'static [FnSpec], what: &str) -> Result<Resolved, Vec<Diagnostic>> {
+pub fn resolve(
+    value: &Value,
+    table: &'static [FnSpec],
+    what: &str,
+) -> Result<Resolved, Vec<Diagnostic>> {
     let (ident_name, ident_span, args) = match &value.kind {
         ValueKind::Name(n) => (n.as_str(), value.span, Vec::new()),
         ValueKind::Call(ident, args) => (ident.name.as_str(), ident.span, args.clone()),
@@ -163,7 +167,10 @@ pub fn resolve(value: &Value, table: &'static [FnSpec], what: &str) -> Result<Re
             let help = if lookup(table, s).is_some() {
                 format!("write `{s}` without quotes")
             } else {
-                format!("write a {what} name without quotes, e.g. `{}`", table[0].name)
+                format!(
+                    "write a {what} name without quotes, e.g. `{}`",
+                    table[0].name
+                )
             };
             return Err(vec![Diagnostic::error(
                 Code::WrongType,
@@ -177,7 +184,10 @@ pub fn resolve(value: &Value, table: &'static [FnSpec], what: &str) -> Result<Re
                 Code::WrongType,
                 format!("expected {}, found {}", article(what), other.describe()),
             )
-            .with_label(value.span, format!("expected {} such as `{}`", article(what), table[0].name))]);
+            .with_label(
+                value.span,
+                format!("expected {} such as `{}`", article(what), table[0].name),
+            )]);
         }
     };
     let Some(spec) = lookup(table, ident_name) else {
@@ -187,10 +197,9 @@ pub fn resolve(value: &Value, table: &'static [FnSpec], what: &str) -> Result<Re
             format!("unknown {what} `{ident_name}`"),
         )
         .with_label(ident_span, format!("not a known {what}"))
-        .with_help(
-            did_you_mean(ident_name, all_names(table))
-                .unwrap_or_else(|| format!("known {what}s: {}", names.join(", "))),
-        )]);
+        .with_help(did_you_mean(ident_name, all_names(table)).unwrap_or_else(
+            || format!("known {what}s: {}", names.join(", ")),
+        ))]);
     };
     let params: Vec<&str> = spec.params.iter().map(|p| p.name).collect();
     let signature = Signature {
@@ -205,16 +214,22 @@ pub fn resolve(value: &Value, table: &'static [FnSpec], what: &str) -> Result<Re
     let mut resolved = Vec::with_capacity(spec.params.len());
     for param in spec.params {
         let scalar = match &param.kind {
-            Kind::Float(default, range) => Scalar::Float(reader.float(param.name, *default, *range)),
+            Kind::Float(default, range) => {
+                Scalar::Float(reader.float(param.name, *default, *range))
+            }
             Kind::OptFloat(range) => reader
                 .opt_float(param.name, *range)
                 .map_or(Scalar::None, Scalar::Float),
             Kind::OptInt(min, max) => reader
                 .opt_int(param.name, *min, *max)
                 .map_or(Scalar::None, Scalar::Int),
-            Kind::Int(default, min, max) => Scalar::Int(reader.int(param.name, *default, *min, *max)),
+            Kind::Int(default, min, max) => {
+                Scalar::Int(reader.int(param.name, *default, *min, *max))
+            }
             Kind::Bool(default) => Scalar::Bool(reader.boolean(param.name, *default)),
-            Kind::Choice(default, choices) => Scalar::Name(choice(&mut reader, param.name, default, choices)),
+            Kind::Choice(default, choices) => {
+                Scalar::Name(choice(&mut reader, param.name, default, choices))
+            }
         };
         resolved.push((param.name, scalar));
     }
@@ -235,7 +250,12 @@ fn article(noun: &str) -> String {
     format!("{} {noun}", if an { "an" } else { "a" })
 }
 
-fn choice(reader: &mut ArgReader, name: &str, default: &'static str, choices: &'static [&'static str]) -> &'static str {
+fn choice(
+    reader: &mut ArgReader,
+    name: &str,
+    default: &'static str,
+    choices: &'static [&'static str],
+) -> &'static str {
     let Some(value) = reader.take(name) else {
         return default;
     };
@@ -256,7 +276,10 @@ fn choice(reader: &mut ArgReader, name: &str, default: &'static str, choices: &'
     reader.error(
         Diagnostic::error(
             Code::UnknownValue,
-            format!("`{name}` must be one of {}, but is {value}", choices.join(", ")),
+            format!(
+                "`{name}` must be one of {}, but is {value}",
+                choices.join(", ")
+            ),
         )
         .with_label(value.span, "not one of the choices")
         .with_help_opt(help),
@@ -278,62 +301,172 @@ const UNIT: FloatRange = FloatRange::UNIT;
 
 /// Activations, as `activation:` values and as layers.
 pub static ACTIVATIONS: &[FnSpec] = &[
-    FnSpec { name: "linear", aliases: &["identity"], params: &[] },
-    FnSpec { name: "relu", aliases: &[], params: &[] },
-    FnSpec { name: "sigmoid", aliases: &[], params: &[] },
-    FnSpec { name: "tanh", aliases: &[], params: &[] },
-    FnSpec { name: "softmax", aliases: &[], params: &[] },
+    FnSpec {
+        name: "linear",
+        aliases: &["identity"],
+        params: &[],
+    },
+    FnSpec {
+        name: "relu",
+        aliases: &[],
+        params: &[],
+    },
+    FnSpec {
+        name: "sigmoid",
+        aliases: &[],
+        params: &[],
+    },
+    FnSpec {
+        name: "tanh",
+        aliases: &[],
+        params: &[],
+    },
+    FnSpec {
+        name: "softmax",
+        aliases: &[],
+        params: &[],
+    },
     FnSpec {
         name: "leaky_relu",
         aliases: &[],
         // The lecture's and PyTorch's slope, not Keras' 0.3 (see LANGUAGE.md).
         params: &[f!("negative_slope", Float(Some(0.01), NONNEG))],
     },
-    FnSpec { name: "elu", aliases: &[], params: &[f!("alpha", Float(Some(1.0), NONNEG))] },
-    FnSpec { name: "selu", aliases: &[], params: &[] },
-    FnSpec { name: "gelu", aliases: &[], params: &[f!("approximate", Bool(false))] },
-    FnSpec { name: "swish", aliases: &["silu"], params: &[] },
-    FnSpec { name: "softplus", aliases: &[], params: &[] },
-    FnSpec { name: "hard_sigmoid", aliases: &[], params: &[] },
+    FnSpec {
+        name: "elu",
+        aliases: &[],
+        params: &[f!("alpha", Float(Some(1.0), NONNEG))],
+    },
+    FnSpec {
+        name: "selu",
+        aliases: &[],
+        params: &[],
+    },
+    FnSpec {
+        name: "gelu",
+        aliases: &[],
+        params: &[f!("approximate", Bool(false))],
+    },
+    FnSpec {
+        name: "swish",
+        aliases: &["silu"],
+        params: &[],
+    },
+    FnSpec {
+        name: "softplus",
+        aliases: &[],
+        params: &[],
+    },
+    FnSpec {
+        name: "hard_sigmoid",
+        aliases: &[],
+        params: &[],
+    },
 ];
 
 /// Weight initializers, with Keras' defaults.
 pub static INITIALIZERS: &[FnSpec] = &[
-    FnSpec { name: "glorot_uniform", aliases: &["xavier_uniform"], params: &[f!("seed", OptInt(0, u32::MAX as u64))] },
-    FnSpec { name: "glorot_normal", aliases: &["xavier_normal"], params: &[f!("seed", OptInt(0, u32::MAX as u64))] },
-    FnSpec { name: "he_uniform", aliases: &["kaiming_uniform"], params: &[f!("seed", OptInt(0, u32::MAX as u64))] },
-    FnSpec { name: "he_normal", aliases: &["kaiming_normal"], params: &[f!("seed", OptInt(0, u32::MAX as u64))] },
-    FnSpec { name: "lecun_uniform", aliases: &[], params: &[f!("seed", OptInt(0, u32::MAX as u64))] },
-    FnSpec { name: "lecun_normal", aliases: &[], params: &[f!("seed", OptInt(0, u32::MAX as u64))] },
-    FnSpec { name: "zeros", aliases: &["zero"], params: &[] },
-    FnSpec { name: "ones", aliases: &["one"], params: &[] },
-    FnSpec { name: "constant", aliases: &[], params: &[f!("value", Float(Some(0.0), ANY))] },
+    FnSpec {
+        name: "glorot_uniform",
+        aliases: &["xavier_uniform"],
+        params: &[f!("seed", OptInt(0, u32::MAX as u64))],
+    },
+    FnSpec {
+        name: "glorot_normal",
+        aliases: &["xavier_normal"],
+        params: &[f!("seed", OptInt(0, u32::MAX as u64))],
+    },
+    FnSpec {
+        name: "he_uniform",
+        aliases: &["kaiming_uniform"],
+        params: &[f!("seed", OptInt(0, u32::MAX as u64))],
+    },
+    FnSpec {
+        name: "he_normal",
+        aliases: &["kaiming_normal"],
+        params: &[f!("seed", OptInt(0, u32::MAX as u64))],
+    },
+    FnSpec {
+        name: "lecun_uniform",
+        aliases: &[],
+        params: &[f!("seed", OptInt(0, u32::MAX as u64))],
+    },
+    FnSpec {
+        name: "lecun_normal",
+        aliases: &[],
+        params: &[f!("seed", OptInt(0, u32::MAX as u64))],
+    },
+    FnSpec {
+        name: "zeros",
+        aliases: &["zero"],
+        params: &[],
+    },
+    FnSpec {
+        name: "ones",
+        aliases: &["one"],
+        params: &[],
+    },
+    FnSpec {
+        name: "constant",
+        aliases: &[],
+        params: &[f!("value", Float(Some(0.0), ANY))],
+    },
     FnSpec {
         name: "random_uniform",
         aliases: &["uniform"],
-        params: &[f!("minval", Float(Some(-0.05), ANY)), f!("maxval", Float(Some(0.05), ANY)), f!("seed", OptInt(0, u32::MAX as u64))],
+        params: &[
+            f!("minval", Float(Some(-0.05), ANY)),
+            f!("maxval", Float(Some(0.05), ANY)),
+            f!("seed", OptInt(0, u32::MAX as u64)),
+        ],
     },
     FnSpec {
         name: "random_normal",
         aliases: &["normal"],
-        params: &[f!("mean", Float(Some(0.0), ANY)), f!("stddev", Float(Some(0.05), NONNEG)), f!("seed", OptInt(0, u32::MAX as u64))],
+        params: &[
+            f!("mean", Float(Some(0.0), ANY)),
+            f!("stddev", Float(Some(0.05), NONNEG)),
+            f!("seed", OptInt(0, u32::MAX as u64)),
+        ],
     },
     FnSpec {
         name: "truncated_normal",
         aliases: &[],
-        params: &[f!("mean", Float(Some(0.0), ANY)), f!("stddev", Float(Some(0.05), NONNEG)), f!("seed", OptInt(0, u32::MAX as u64))],
+        params: &[
+            f!("mean", Float(Some(0.0), ANY)),
+            f!("stddev", Float(Some(0.05), NONNEG)),
+            f!("seed", OptInt(0, u32::MAX as u64)),
+        ],
     },
-    FnSpec { name: "orthogonal", aliases: &[], params: &[f!("gain", Float(Some(1.0), ANY)), f!("seed", OptInt(0, u32::MAX as u64))] },
+    FnSpec {
+        name: "orthogonal",
+        aliases: &[],
+        params: &[
+            f!("gain", Float(Some(1.0), ANY)),
+            f!("seed", OptInt(0, u32::MAX as u64)),
+        ],
+    },
 ];
 
 /// Weight penalties added to the loss.
 pub static REGULARIZERS: &[FnSpec] = &[
-    FnSpec { name: "l1", aliases: &[], params: &[f!("l1", Float(Some(0.01), NONNEG))] },
-    FnSpec { name: "l2", aliases: &[], params: &[f!("l2", Float(Some(0.01), NONNEG))] },
+    FnSpec {
+        name: "l1",
+        aliases: &[],
+        params: &[f!("l1", Float(Some(0.01), NONNEG))],
+    },
+    FnSpec {
+        name: "l2",
+        aliases: &[],
+        params: &[f!("l2", Float(Some(0.01), NONNEG))],
+    },
     FnSpec {
         name: "l1_l2",
         aliases: &[],
-        params: &[f!("l1", Float(Some(0.01), NONNEG)), f!("l2", Float(Some(0.01), NONNEG))],
+        params: &[
+            f!("l1", Float(Some(0.01), NONNEG)),
+            f!("l2", Float(Some(0.01), NONNEG)),
+        ],
     },
 ];
 
@@ -342,42 +475,106 @@ pub static OPTIMIZERS: &[FnSpec] = &[
     FnSpec {
         name: "sgd",
         aliases: &[],
-        params: &[f!("learning_rate", Float(Some(0.01), POS)), f!("momentum", Float(Some(0.0), UNIT)), f!("nesterov", Bool(false)), f!("weight_decay", Float(Some(0.0), NONNEG)), f!("clipnorm", OptFloat(POS)), f!("clipvalue", OptFloat(POS))],
+        params: &[
+            f!("learning_rate", Float(Some(0.01), POS)),
+            f!("momentum", Float(Some(0.0), UNIT)),
+            f!("nesterov", Bool(false)),
+            f!("weight_decay", Float(Some(0.0), NONNEG)),
+            f!("clipnorm", OptFloat(POS)),
+            f!("clipvalue", OptFloat(POS)),
+        ],
     },
     FnSpec {
         name: "adagrad",
         aliases: &[],
-        params: &[f!("learning_rate", Float(Some(0.001), POS)), f!("initial_accumulator_value", Float(Some(0.1), NONNEG)), f!("epsilon", Float(Some(1e-7), POS)), f!("weight_decay", Float(Some(0.0), NONNEG)), f!("clipnorm", OptFloat(POS)), f!("clipvalue", OptFloat(POS))],
+        params: &[
+            f!("learning_rate", Float(Some(0.001), POS)),
+            f!("initial_accumulator_value", Float(Some(0.1), NONNEG)),
+            f!("epsilon", Float(Some(1e-7), POS)),
+            f!("weight_decay", Float(Some(0.0), NONNEG)),
+            f!("clipnorm", OptFloat(POS)),
+            f!("clipvalue", OptFloat(POS)),
+        ],
     },
     FnSpec {
         name: "adadelta",
         aliases: &[],
-        params: &[f!("learning_rate", Float(Some(0.001), POS)), f!("rho", Float(Some(0.95), FRACTION)), f!("epsilon", Float(Some(1e-7), POS)), f!("weight_decay", Float(Some(0.0), NONNEG)), f!("clipnorm", OptFloat(POS)), f!("clipvalue", OptFloat(POS))],
+        params: &[
+            f!("learning_rate", Float(Some(0.001), POS)),
+            f!("rho", Float(Some(0.95), FRACTION)),
+            f!("epsilon", Float(Some(1e-7), POS)),
+            f!("weight_decay", Float(Some(0.0), NONNEG)),
+            f!("clipnorm", OptFloat(POS)),
+            f!("clipvalue", OptFloat(POS)),
+        ],
     },
     FnSpec {
         name: "rmsprop",
         aliases: &[],
-        params: &[f!("learning_rate", Float(Some(0.001), POS)), f!("rho", Float(Some(0.9), FRACTION)), f!("momentum", Float(Some(0.0), UNIT)), f!("epsilon", Float(Some(1e-7), POS)), f!("centered", Bool(false)), f!("weight_decay", Float(Some(0.0), NONNEG)), f!("clipnorm", OptFloat(POS)), f!("clipvalue", OptFloat(POS))],
+        params: &[
+            f!("learning_rate", Float(Some(0.001), POS)),
+            f!("rho", Float(Some(0.9), FRACTION)),
+            f!("momentum", Float(Some(0.0), UNIT)),
+            f!("epsilon", Float(Some(1e-7), POS)),
+            f!("centered", Bool(false)),
+            f!("weight_decay", Float(Some(0.0), NONNEG)),
+            f!("clipnorm", OptFloat(POS)),
+            f!("clipvalue", OptFloat(POS)),
+        ],
     },
     FnSpec {
         name: "adam",
         aliases: &[],
-        params: &[f!("learning_rate", Float(Some(0.001), POS)), f!("beta_1", Float(Some(0.9), FRACTION)), f!("beta_2", Float(Some(0.999), FRACTION)), f!("epsilon", Float(Some(1e-7), POS)), f!("amsgrad", Bool(false)), f!("weight_decay", Float(Some(0.0), NONNEG)), f!("clipnorm", OptFloat(POS)), f!("clipvalue", OptFloat(POS))],
+        params: &[
+            f!("learning_rate", Float(Some(0.001), POS)),
+            f!("beta_1", Float(Some(0.9), FRACTION)),
+            f!("beta_2", Float(Some(0.999), FRACTION)),
+            f!("epsilon", Float(Some(1e-7), POS)),
+            f!("amsgrad", Bool(false)),
+            f!("weight_decay", Float(Some(0.0), NONNEG)),
+            f!("clipnorm", OptFloat(POS)),
+            f!("clipvalue", OptFloat(POS)),
+        ],
     },
     FnSpec {
         name: "adamax",
         aliases: &[],
-        params: &[f!("learning_rate", Float(Some(0.001), POS)), f!("beta_1", Float(Some(0.9), FRACTION)), f!("beta_2", Float(Some(0.999), FRACTION)), f!("epsilon", Float(Some(1e-7), POS)), f!("weight_decay", Float(Some(0.0), NONNEG)), f!("clipnorm", OptFloat(POS)), f!("clipvalue", OptFloat(POS))],
+        params: &[
+            f!("learning_rate", Float(Some(0.001), POS)),
+            f!("beta_1", Float(Some(0.9), FRACTION)),
+            f!("beta_2", Float(Some(0.999), FRACTION)),
+            f!("epsilon", Float(Some(1e-7), POS)),
+            f!("weight_decay", Float(Some(0.0), NONNEG)),
+            f!("clipnorm", OptFloat(POS)),
+            f!("clipvalue", OptFloat(POS)),
+        ],
     },
     FnSpec {
         name: "nadam",
         aliases: &[],
-        params: &[f!("learning_rate", Float(Some(0.001), POS)), f!("beta_1", Float(Some(0.9), FRACTION)), f!("beta_2", Float(Some(0.999), FRACTION)), f!("epsilon", Float(Some(1e-7), POS)), f!("weight_decay", Float(Some(0.0), NONNEG)), f!("clipnorm", OptFloat(POS)), f!("clipvalue", OptFloat(POS))],
+        params: &[
+            f!("learning_rate", Float(Some(0.001), POS)),
+            f!("beta_1", Float(Some(0.9), FRACTION)),
+            f!("beta_2", Float(Some(0.999), FRACTION)),
+            f!("epsilon", Float(Some(1e-7), POS)),
+            f!("weight_decay", Float(Some(0.0), NONNEG)),
+            f!("clipnorm", OptFloat(POS)),
+            f!("clipvalue", OptFloat(POS)),
+        ],
     },
     FnSpec {
         name: "adamw",
         aliases: &[],
-        params: &[f!("learning_rate", Float(Some(0.001), POS)), f!("weight_decay", Float(Some(0.004), NONNEG)), f!("beta_1", Float(Some(0.9), FRACTION)), f!("beta_2", Float(Some(0.999), FRACTION)), f!("epsilon", Float(Some(1e-7), POS)), f!("amsgrad", Bool(false)), f!("clipnorm", OptFloat(POS)), f!("clipvalue", OptFloat(POS))],
+        params: &[
+            f!("learning_rate", Float(Some(0.001), POS)),
+            f!("weight_decay", Float(Some(0.004), NONNEG)),
+            f!("beta_1", Float(Some(0.9), FRACTION)),
+            f!("beta_2", Float(Some(0.999), FRACTION)),
+            f!("epsilon", Float(Some(1e-7), POS)),
+            f!("amsgrad", Bool(false)),
+            f!("clipnorm", OptFloat(POS)),
+            f!("clipvalue", OptFloat(POS)),
+        ],
     },
 ];
 
@@ -386,24 +583,58 @@ pub static LOSSES: &[FnSpec] = &[
     FnSpec {
         name: "categorical_crossentropy",
         aliases: &[],
-        params: &[f!("from_logits", Bool(false)), f!("label_smoothing", Float(Some(0.0), UNIT))],
+        params: &[
+            f!("from_logits", Bool(false)),
+            f!("label_smoothing", Float(Some(0.0), UNIT)),
+        ],
     },
-    FnSpec { name: "sparse_categorical_crossentropy", aliases: &[], params: &[f!("from_logits", Bool(false))] },
+    FnSpec {
+        name: "sparse_categorical_crossentropy",
+        aliases: &[],
+        params: &[f!("from_logits", Bool(false))],
+    },
     FnSpec {
         name: "binary_crossentropy",
         aliases: &[],
-        params: &[f!("from_logits", Bool(false)), f!("label_smoothing", Float(Some(0.0), UNIT))],
+        params: &[
+            f!("from_logits", Bool(false)),
+            f!("label_smoothing", Float(Some(0.0), UNIT)),
+        ],
     },
-    FnSpec { name: "mean_squared_error", aliases: &["mse"], params: &[] },
-    FnSpec { name: "mean_absolute_error", aliases: &["mae"], params: &[] },
+    FnSpec {
+        name: "mean_squared_error",
+        aliases: &["mse"],
+        params: &[],
+    },
+    FnSpec {
+        name: "mean_absolute_error",
+        aliases: &["mae"],
+        params: &[],
+    },
 ];
 
 /// Metrics reported per epoch.
 pub static METRICS: &[FnSpec] = &[
-    FnSpec { name: "accuracy", aliases: &["acc", "categorical_accuracy", "sparse_categorical_accuracy"], params: &[] },
-    FnSpec { name: "top_k_categorical_accuracy", aliases: &["top_k_accuracy"], params: &[f!("k", Int(Some(5), 1, 1000))] },
-    FnSpec { name: "mean_squared_error", aliases: &["mse"], params: &[] },
-    FnSpec { name: "mean_absolute_error", aliases: &["mae"], params: &[] },
+    FnSpec {
+        name: "accuracy",
+        aliases: &["acc", "categorical_accuracy", "sparse_categorical_accuracy"],
+        params: &[],
+    },
+    FnSpec {
+        name: "top_k_categorical_accuracy",
+        aliases: &["top_k_accuracy"],
+        params: &[f!("k", Int(Some(5), 1, 1000))],
+    },
+    FnSpec {
+        name: "mean_squared_error",
+        aliases: &["mse"],
+        params: &[],
+    },
+    FnSpec {
+        name: "mean_absolute_error",
+        aliases: &["mae"],
+        params: &[],
+    },
 ];
 
 const MONITORS: &[&str] = &["val_loss", "loss", "val_accuracy", "accuracy"];
@@ -413,22 +644,67 @@ pub static CALLBACKS: &[FnSpec] = &[
     FnSpec {
         name: "early_stopping",
         aliases: &[],
-        params: &[f!("monitor", Choice("val_loss", MONITORS)), f!("min_delta", Float(Some(0.0), NONNEG)), f!("patience", Int(Some(0), 0, 1_000_000)), f!("mode", Choice("auto", &["auto", "min", "max"])), f!("restore_best_weights", Bool(false)), f!("start_from_epoch", Int(Some(0), 0, 1_000_000))],
+        params: &[
+            f!("monitor", Choice("val_loss", MONITORS)),
+            f!("min_delta", Float(Some(0.0), NONNEG)),
+            f!("patience", Int(Some(0), 0, 1_000_000)),
+            f!("mode", Choice("auto", &["auto", "min", "max"])),
+            f!("restore_best_weights", Bool(false)),
+            f!("start_from_epoch", Int(Some(0), 0, 1_000_000)),
+        ],
     },
-    FnSpec { name: "terminate_on_nan", aliases: &[], params: &[] },
+    FnSpec {
+        name: "terminate_on_nan",
+        aliases: &[],
+        params: &[],
+    },
 ];
 
 /// Data sets a `train` section can name.
-pub static DATA: &[FnSpec] = &[FnSpec { name: "mnist", aliases: &[], params: &[] }];
+pub static DATA: &[FnSpec] = &[FnSpec {
+    name: "mnist",
+    aliases: &[],
+    params: &[],
+}];
 
 /// Preprocessing, applied to training and test data alike.
 pub static PREPROCESS: &[FnSpec] = &[
-    FnSpec { name: "rescale", aliases: &["rescaling"], params: &[f!("scale", Float(None, ANY)), f!("offset", Float(Some(0.0), ANY))] },
-    FnSpec { name: "normalization", aliases: &[], params: &[f!("mean", OptFloat(ANY)), f!("variance", OptFloat(POS))] },
-    FnSpec { name: "zero_padding2d", aliases: &[], params: &[f!("padding", Int(Some(1), 0, 4096))] },
-    FnSpec { name: "resizing", aliases: &[], params: &[f!("height", Int(None, 1, 16384)), f!("width", Int(None, 1, 16384))] },
-    FnSpec { name: "median_filter", aliases: &[], params: &[f!("kernel_size", Int(Some(3), 1, 99))] },
-    FnSpec { name: "gaussian_blur", aliases: &[], params: &[f!("sigma", Float(Some(1.0), POS))] },
+    FnSpec {
+        name: "rescale",
+        aliases: &["rescaling"],
+        params: &[
+            f!("scale", Float(None, ANY)),
+            f!("offset", Float(Some(0.0), ANY)),
+        ],
+    },
+    FnSpec {
+        name: "normalization",
+        aliases: &[],
+        params: &[f!("mean", OptFloat(ANY)), f!("variance", OptFloat(POS))],
+    },
+    FnSpec {
+        name: "zero_padding2d",
+        aliases: &[],
+        params: &[f!("padding", Int(Some(1), 0, 4096))],
+    },
+    FnSpec {
+        name: "resizing",
+        aliases: &[],
+        params: &[
+            f!("height", Int(None, 1, 16384)),
+            f!("width", Int(None, 1, 16384)),
+        ],
+    },
+    FnSpec {
+        name: "median_filter",
+        aliases: &[],
+        params: &[f!("kernel_size", Int(Some(3), 1, 99))],
+    },
+    FnSpec {
+        name: "gaussian_blur",
+        aliases: &[],
+        params: &[f!("sigma", Float(Some(1.0), POS))],
+    },
 ];
 
 /// Augmentation, applied to training batches only.
@@ -437,18 +713,38 @@ pub static AUGMENT: &[FnSpec] = &[
         name: "random_translation",
         aliases: &[],
         // `width_factor` left out means the same as `height_factor`.
-        params: &[f!("height_factor", Float(None, UNIT)), f!("width_factor", OptFloat(UNIT))],
+        params: &[
+            f!("height_factor", Float(None, UNIT)),
+            f!("width_factor", OptFloat(UNIT)),
+        ],
     },
-    FnSpec { name: "random_rotation", aliases: &[], params: &[f!("factor", Float(None, UNIT))] },
+    FnSpec {
+        name: "random_rotation",
+        aliases: &[],
+        params: &[f!("factor", Float(None, UNIT))],
+    },
     FnSpec {
         name: "random_zoom",
         aliases: &[],
-        params: &[f!("height_factor", Float(None, UNIT)), f!("width_factor", OptFloat(UNIT))],
+        params: &[
+            f!("height_factor", Float(None, UNIT)),
+            f!("width_factor", OptFloat(UNIT)),
+        ],
     },
     FnSpec {
         name: "random_flip",
         aliases: &[],
-        params: &[f!("mode", Choice("horizontal_and_vertical", &["horizontal", "vertical", "horizontal_and_vertical"]))],
+        params: &[f!(
+            "mode",
+            Choice(
+                "horizontal_and_vertical",
+                &["horizontal", "vertical", "horizontal_and_vertical"]
+            )
+        )],
     },
-    FnSpec { name: "gaussian_noise", aliases: &[], params: &[f!("stddev", Float(None, NONNEG))] },
+    FnSpec {
+        name: "gaussian_noise",
+        aliases: &[],
+        params: &[f!("stddev", Float(None, NONNEG))],
+    },
 ];

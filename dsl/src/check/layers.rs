@@ -68,9 +68,19 @@ pub static LAYERS: &[LayerDef] = &[
     layer!("average_pooling2d", ["avg_pool2d"], POOL, 1),
     layer!("max_pooling1d", ["max_pool1d"], POOL, 1),
     layer!("average_pooling1d", ["avg_pool1d"], POOL, 1),
-    layer!("global_average_pooling2d", ["global_avg_pool2d"], NAME_ONLY, 0),
+    layer!(
+        "global_average_pooling2d",
+        ["global_avg_pool2d"],
+        NAME_ONLY,
+        0
+    ),
     layer!("global_max_pooling2d", ["global_max_pool2d"], NAME_ONLY, 0),
-    layer!("global_average_pooling1d", ["global_avg_pool1d"], NAME_ONLY, 0),
+    layer!(
+        "global_average_pooling1d",
+        ["global_avg_pool1d"],
+        NAME_ONLY,
+        0
+    ),
     layer!("global_max_pooling1d", ["global_max_pool1d"], NAME_ONLY, 0),
     layer!("zero_padding2d", [], &["padding", "name"], 1),
     layer!("flatten", [], NAME_ONLY, 0),
@@ -107,7 +117,12 @@ pub static LAYERS: &[LayerDef] = &[
         0
     ),
     layer!("activation", [], &["activation", "name"], 1),
-    layer!("prelu", [], &["alpha_initializer", "shared_axes", "name"], 0),
+    layer!(
+        "prelu",
+        [],
+        &["alpha_initializer", "shared_axes", "name"],
+        0
+    ),
     layer!("gaussian_noise", [], &["stddev", "seed", "name"], 1),
 ];
 
@@ -417,9 +432,10 @@ impl Op {
     /// The output of this op for inputs of the given shapes (one per input; `add` and
     /// `concatenate` take several), with its parameters and MACs.
     pub fn infer(&self, layer: &str, inputs: &[&Shape]) -> Result<Inferred, ShapeError> {
-        let input = inputs.first().copied().ok_or_else(|| {
-            shape_error(Code::Internal, format!("{layer} has no input"), None)
-        })?;
+        let input = inputs
+            .first()
+            .copied()
+            .ok_or_else(|| shape_error(Code::Internal, format!("{layer} has no input"), None))?;
         match self {
             Op::Input => same(input),
             Op::Conv(c) => {
@@ -435,7 +451,14 @@ impl Op {
                         Some("choose `groups` among the common divisors of the channels and the filters"),
                     ));
                 }
-                let spatial = windows(layer, input, &c.padding, &c.kernel_size, &c.strides, &c.dilation_rate)?;
+                let spatial = windows(
+                    layer,
+                    input,
+                    &c.padding,
+                    &c.kernel_size,
+                    &c.strides,
+                    &c.dilation_rate,
+                )?;
                 let mut dims = spatial;
                 dims.push(c.filters);
                 let shape = Shape(dims);
@@ -455,7 +478,14 @@ impl Op {
             Op::DepthwiseConv2d(c) => {
                 expect_spatial(layer, input, 2)?;
                 let channels = input.channels();
-                let mut dims = windows(layer, input, &c.padding, &c.kernel_size, &c.strides, &c.dilation_rate)?;
+                let mut dims = windows(
+                    layer,
+                    input,
+                    &c.padding,
+                    &c.kernel_size,
+                    &c.strides,
+                    &c.dilation_rate,
+                )?;
                 let out_channels = product(&[channels, c.depth_multiplier], "the channel count")?;
                 dims.push(out_channels);
                 let shape = Shape(dims);
@@ -472,7 +502,14 @@ impl Op {
             }
             Op::Pool(p) => {
                 expect_spatial(layer, input, p.rank)?;
-                let mut dims = windows(layer, input, &p.padding, &p.pool_size, &p.strides, &vec![1; p.rank])?;
+                let mut dims = windows(
+                    layer,
+                    input,
+                    &p.padding,
+                    &p.pool_size,
+                    &p.strides,
+                    &vec![1; p.rank],
+                )?;
                 dims.push(input.channels());
                 Ok(Inferred {
                     shape: Shape(dims),
@@ -502,7 +539,9 @@ impl Op {
                 })
             }
             Op::Flatten => Ok(Inferred {
-                shape: Shape(vec![input.elements().ok_or_else(|| too_large("the flattened size"))?]),
+                shape: Shape(vec![input
+                    .elements()
+                    .ok_or_else(|| too_large("the flattened size"))?]),
                 trainable: 0,
                 non_trainable: 0,
                 macs: 0,
@@ -587,7 +626,9 @@ impl Op {
                             Some("use the same strides and `padding: same` in every branch"),
                         ));
                     }
-                    channels = channels.checked_add(shape.channels()).ok_or_else(|| too_large("the channel count"))?;
+                    channels = channels
+                        .checked_add(shape.channels())
+                        .ok_or_else(|| too_large("the channel count"))?;
                 }
                 let mut dims = input.spatial().to_vec();
                 dims.push(channels);

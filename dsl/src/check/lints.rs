@@ -40,8 +40,15 @@ pub fn lint_graph(graph: &Graph, diags: &mut Vec<Diagnostic>) {
         let previous = graph.node(input);
         let single_consumer = graph.consumers(input).count() == 1;
         let is_linear = |op: &Op| op.activation().is_some_and(|a| a.is("linear"));
-        let same_kind = matches!((&previous.op, &node.op), (Op::Dense(_), Op::Dense(_)) | (Op::Conv(_), Op::Conv(_)));
-        if same_kind && is_linear(&previous.op) && single_consumer && !matches!(previous.op, Op::Activation { .. }) {
+        let same_kind = matches!(
+            (&previous.op, &node.op),
+            (Op::Dense(_), Op::Dense(_)) | (Op::Conv(_), Op::Conv(_))
+        );
+        if same_kind
+            && is_linear(&previous.op)
+            && single_consumer
+            && !matches!(previous.op, Op::Activation { .. })
+        {
             diags.push(
                 Diagnostic::warning(Code::LinearStack, format!("`{}` and `{}` are linear layers in a row", previous.name, node.name))
                     .with_label(node.span, "this layer directly follows a layer without activation")
@@ -50,7 +57,8 @@ pub fn lint_graph(graph: &Graph, diags: &mut Vec<Diagnostic>) {
                     .with_help("give the first layer an activation, e.g. `activation: relu`"),
             );
         }
-        if matches!(node.op, Op::BatchNormalization(_)) && matches!(previous.op, Op::Dropout { .. }) {
+        if matches!(node.op, Op::BatchNormalization(_)) && matches!(previous.op, Op::Dropout { .. })
+        {
             diags.push(
                 Diagnostic::warning(Code::DropoutBeforeBatchNorm, format!("dropout `{}` straight before batch normalisation `{}`", previous.name, node.name))
                     .with_label(node.span, "batch normalisation here")
@@ -67,7 +75,11 @@ pub fn lint_train(graph: &Graph, train: &TrainConfig, diags: &mut Vec<Diagnostic
     let last = graph.node(graph.output);
     let activation = last.op.activation().map_or("linear", |a| a.name);
     let expected = match train.loss.name {
-        "categorical_crossentropy" | "sparse_categorical_crossentropy" if !train.loss.flag("from_logits") => "softmax",
+        "categorical_crossentropy" | "sparse_categorical_crossentropy"
+            if !train.loss.flag("from_logits") =>
+        {
+            "softmax"
+        }
         "binary_crossentropy" if !train.loss.flag("from_logits") => "sigmoid",
         _ => return,
     };
@@ -86,7 +98,10 @@ pub fn hints(graph: &Graph, diags: &mut Vec<Diagnostic>) {
     let saturating: Vec<_> = graph
         .nodes
         .iter()
-        .filter(|n| n.op.activation().is_some_and(|a| a.is("sigmoid") || a.is("tanh")))
+        .filter(|n| {
+            n.op.activation()
+                .is_some_and(|a| a.is("sigmoid") || a.is("tanh"))
+        })
         .collect();
     if saturating.len() >= SATURATING_STACK {
         diags.push(
@@ -110,14 +125,28 @@ pub fn hints(graph: &Graph, diags: &mut Vec<Diagnostic>) {
             }
         })
     };
-    for (relu_like, message, help) in [
-        (true, "relu layers initialised with Glorot", "He initialisation suits ReLU: `kernel_initializer: he_normal`"),
-        (false, "tanh/sigmoid layers initialised with He", "Glorot initialisation suits tanh and sigmoid: `kernel_initializer: glorot_uniform`"),
+    for (relu_like, kind, init, help) in [
+        (
+            true,
+            "relu",
+            "Glorot",
+            "He initialisation suits ReLU: `kernel_initializer: he_normal`",
+        ),
+        (
+            false,
+            "tanh/sigmoid",
+            "He",
+            "Glorot initialisation suits tanh and sigmoid: `kernel_initializer: glorot_uniform`",
+        ),
     ] {
         let nodes: Vec<_> = mismatched(relu_like).collect();
         if let Some(first) = nodes.first() {
+            let layers = if nodes.len() == 1 { "layer" } else { "layers" };
             diags.push(
-                Diagnostic::hint(Code::InitializerActivation, format!("{} {message} in model `{}`", nodes.len(), graph.name))
+                Diagnostic::hint(
+                    Code::InitializerActivation,
+                    format!("model `{}` initialises {} {kind} {layers} with {init}", graph.name, nodes.len()),
+                )
                     .with_label(first.span, format!("e.g. `{}`", first.name))
                     .with_note("initializers keep the variance of activations steady only for the activation they were derived for")
                     .with_help(help),

@@ -58,10 +58,13 @@ pub fn check(file: &File) -> (Checked, Diagnostics) {
         };
         if let Some(first) = defined.get(name.name.as_str()) {
             diags.push(
-                Diagnostic::error(Code::DuplicateDefinition, format!("`{}` is defined twice", name.name))
-                    .with_label(name.span, "defined again here")
-                    .with_secondary(*first, "first defined here")
-                    .with_help("rename one of them"),
+                Diagnostic::error(
+                    Code::DuplicateDefinition,
+                    format!("`{}` is defined twice", name.name),
+                )
+                .with_label(name.span, "defined again here")
+                .with_secondary(*first, "first defined here")
+                .with_help("rename one of them"),
             );
             continue;
         }
@@ -71,9 +74,12 @@ pub fn check(file: &File) -> (Checked, Diagnostics) {
             Item::Block(b) => {
                 if layers::find(&b.name.name).is_some() || b.name.name == "input" {
                     diags.push(
-                        Diagnostic::error(Code::DuplicateDefinition, format!("block `{}` has the name of a layer", b.name.name))
-                            .with_label(b.name.span, "this name is taken by a layer")
-                            .with_help(format!("rename the block, e.g. `my_{}`", b.name.name)),
+                        Diagnostic::error(
+                            Code::DuplicateDefinition,
+                            format!("block `{}` has the name of a layer", b.name.name),
+                        )
+                        .with_label(b.name.span, "this name is taken by a layer")
+                        .with_help(format!("rename the block, e.g. `my_{}`", b.name.name)),
                     );
                     continue;
                 }
@@ -99,17 +105,23 @@ pub fn check(file: &File) -> (Checked, Diagnostics) {
         if !models.iter().any(|m| m.name.name == name) {
             let known = models.iter().map(|m| m.name.name.as_str());
             diags.push(
-                Diagnostic::error(Code::UnknownModel, format!("`train` names model `{name}`, which is not defined"))
-                    .with_label(train.model.span, "no model of this name")
-                    .with_help_opt(crate::diagnostic::did_you_mean(name, known)),
+                Diagnostic::error(
+                    Code::UnknownModel,
+                    format!("`train` names model `{name}`, which is not defined"),
+                )
+                .with_label(train.model.span, "no model of this name")
+                .with_help_opt(crate::diagnostic::did_you_mean(name, known)),
             );
             continue;
         }
         if let Some(first) = trained.insert(name, train.model.span) {
             diags.push(
-                Diagnostic::error(Code::DuplicateSetting, format!("model `{name}` has two train sections"))
-                    .with_label(train.model.span, "second train section")
-                    .with_secondary(first, "first train section"),
+                Diagnostic::error(
+                    Code::DuplicateSetting,
+                    format!("model `{name}` has two train sections"),
+                )
+                .with_label(train.model.span, "second train section")
+                .with_secondary(first, "first train section"),
             );
             continue;
         }
@@ -173,10 +185,15 @@ fn find_recursion(blocks: &HashMap<&str, &BlockDef>, diags: &mut Vec<Diagnostic>
                 cycle.push(callee);
                 recursive.insert(span);
                 diags.push(
-                    Diagnostic::error(Code::RecursiveBlock, format!("block `{callee}` uses itself"))
-                        .with_label(span, "this use closes a cycle")
-                        .with_note(format!("cycle: {}", cycle.join(" → ")))
-                        .with_help("a block cannot contain itself; use `repeat N { … }` to repeat layers"),
+                    Diagnostic::error(
+                        Code::RecursiveBlock,
+                        format!("block `{callee}` uses itself"),
+                    )
+                    .with_label(span, "this use closes a cycle")
+                    .with_note(format!("cycle: {}", cycle.join(" → ")))
+                    .with_help(
+                        "a block cannot contain itself; use `repeat N { … }` to repeat layers",
+                    ),
                 );
             } else if !done.contains(callee) {
                 path.push((callee, 0));

@@ -2,7 +2,9 @@
 //! the model's input (after preprocessing) and its output.
 
 use super::args::{ArgReader, Bound, FloatRange};
-use super::functions::{resolve, Resolved, AUGMENT, CALLBACKS, LOSSES, METRICS, OPTIMIZERS, PREPROCESS};
+use super::functions::{
+    resolve, Resolved, AUGMENT, CALLBACKS, LOSSES, METRICS, OPTIMIZERS, PREPROCESS,
+};
 use super::value::{eval, Env, Value, ValueKind};
 use crate::ast::Train;
 use crate::diagnostic::{did_you_mean, Code, Diagnostic};
@@ -88,7 +90,11 @@ pub enum BatchSize {
 }
 
 /// Checks one train section against its model's graph (when the model checked).
-pub fn check_train(train: &Train, graph: Option<&Graph>, diags: &mut Vec<Diagnostic>) -> Option<TrainConfig> {
+pub fn check_train(
+    train: &Train,
+    graph: Option<&Graph>,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<TrainConfig> {
     let mut values: Vec<(&'static str, Value)> = Vec::new();
     let mut spans: Vec<(&'static str, Span)> = Vec::new();
     let env = Env::new();
@@ -96,9 +102,15 @@ pub fn check_train(train: &Train, graph: Option<&Graph>, diags: &mut Vec<Diagnos
         let key = setting.key.name.as_str();
         let Some(&canonical) = SETTINGS.iter().find(|s| **s == key) else {
             diags.push(
-                Diagnostic::error(Code::UnknownSetting, format!("unknown train setting `{key}`"))
-                    .with_label(setting.key.span, "not a setting")
-                    .with_help(did_you_mean(key, SETTINGS.iter().copied()).unwrap_or_else(|| format!("settings are: {}", SETTINGS.join(", ")))),
+                Diagnostic::error(
+                    Code::UnknownSetting,
+                    format!("unknown train setting `{key}`"),
+                )
+                .with_label(setting.key.span, "not a setting")
+                .with_help(
+                    did_you_mean(key, SETTINGS.iter().copied())
+                        .unwrap_or_else(|| format!("settings are: {}", SETTINGS.join(", "))),
+                ),
             );
             continue;
         };
@@ -126,14 +138,22 @@ pub fn check_train(train: &Train, graph: Option<&Graph>, diags: &mut Vec<Diagnos
                 _ => "adam(learning_rate: 0.001)",
             };
             reader.error(
-                Diagnostic::error(Code::MissingSetting, format!("the train section of `{}` has no `{required}`", train.model.name))
-                    .with_label(train.model.span, format!("`{required}` is missing"))
-                    .with_help(format!("add `{required}: {example}`")),
+                Diagnostic::error(
+                    Code::MissingSetting,
+                    format!(
+                        "the train section of `{}` has no `{required}`",
+                        train.model.name
+                    ),
+                )
+                .with_label(train.model.span, format!("`{required}` is missing"))
+                .with_help(format!("add `{required}: {example}`")),
             );
         }
     }
     let data_value = reader.take("data");
-    let data = data_value.as_ref().and_then(|v| data_source(v, &mut reader));
+    let data = data_value
+        .as_ref()
+        .and_then(|v| data_source(v, &mut reader));
     let preprocess = list(&mut reader, "preprocess", PREPROCESS, "preprocessing step");
     let augment = list(&mut reader, "augment", AUGMENT, "augmentation");
     let loss = one(&mut reader, "loss", LOSSES, "loss");
@@ -176,12 +196,23 @@ fn data_source(value: &Value, reader: &mut ArgReader) -> Option<DataSource> {
     match &value.kind {
         ValueKind::Name(n) if n == "mnist" => Some(DataSource::Mnist { dir: None }),
         ValueKind::Call(name, args) if name.name == "mnist" => match args.as_slice() {
-            [(None, Value { kind: ValueKind::Str(dir), .. })] => Some(DataSource::Mnist { dir: Some(dir.clone()) }),
+            [(
+                None,
+                Value {
+                    kind: ValueKind::Str(dir),
+                    ..
+                },
+            )] => Some(DataSource::Mnist {
+                dir: Some(dir.clone()),
+            }),
             _ => {
                 reader.error(
-                    Diagnostic::error(Code::WrongType, "`mnist(...)` takes one directory as a string")
-                        .with_label(value.span, "expected `mnist(\"path/to/dir\")`")
-                        .with_help("write `mnist` for the copy shipped with cnn"),
+                    Diagnostic::error(
+                        Code::WrongType,
+                        "`mnist(...)` takes one directory as a string",
+                    )
+                    .with_label(value.span, "expected `mnist(\"path/to/dir\")`")
+                    .with_help("write `mnist` for the copy shipped with cnn"),
                 );
                 None
             }
@@ -199,15 +230,23 @@ fn data_source(value: &Value, reader: &mut ArgReader) -> Option<DataSource> {
         }
         other => {
             reader.error(
-                Diagnostic::error(Code::WrongType, format!("`data` must name a data set, but is {}", other.describe()))
-                    .with_label(value.span, "expected `mnist` or `mnist(\"dir\")`"),
+                Diagnostic::error(
+                    Code::WrongType,
+                    format!("`data` must name a data set, but is {}", other.describe()),
+                )
+                .with_label(value.span, "expected `mnist` or `mnist(\"dir\")`"),
             );
             None
         }
     }
 }
 
-fn one(reader: &mut ArgReader, key: &str, table: &'static [super::functions::FnSpec], what: &str) -> Option<Resolved> {
+fn one(
+    reader: &mut ArgReader,
+    key: &str,
+    table: &'static [super::functions::FnSpec],
+    what: &str,
+) -> Option<Resolved> {
     let value = reader.take(key)?;
     match resolve(&value, table, what) {
         Ok(resolved) => Some(resolved),
@@ -220,15 +259,23 @@ fn one(reader: &mut ArgReader, key: &str, table: &'static [super::functions::FnS
     }
 }
 
-fn list(reader: &mut ArgReader, key: &str, table: &'static [super::functions::FnSpec], what: &str) -> Vec<Resolved> {
+fn list(
+    reader: &mut ArgReader,
+    key: &str,
+    table: &'static [super::functions::FnSpec],
+    what: &str,
+) -> Vec<Resolved> {
     let Some(value) = reader.take(key) else {
         return Vec::new();
     };
     let ValueKind::List(items) = &value.kind else {
         reader.error(
-            Diagnostic::error(Code::WrongType, format!("`{key}` must be a list, but is {}", value.kind.describe()))
-                .with_label(value.span, "expected `[…]`")
-                .with_help(format!("write `{key}: [{value}]`")),
+            Diagnostic::error(
+                Code::WrongType,
+                format!("`{key}` must be a list, but is {}", value.kind.describe()),
+            )
+            .with_label(value.span, "expected `[…]`")
+            .with_help(format!("write `{key}: [{value}]`")),
         );
         return Vec::new();
     };
@@ -258,7 +305,13 @@ fn batch_size(reader: &mut ArgReader) -> BatchSize {
 
 /// Checks that the data, after preprocessing, fits the model's input, and that the model's
 /// output fits the data's classes.
-fn fits(graph: &Graph, data: &DataSource, preprocess: &[Resolved], data_span: Span, diags: &mut Vec<Diagnostic>) -> bool {
+fn fits(
+    graph: &Graph,
+    data: &DataSource,
+    preprocess: &[Resolved],
+    data_span: Span,
+    diags: &mut Vec<Diagnostic>,
+) -> bool {
     let mut shape = data.image_shape();
     let mut steps = vec![format!("{} {shape}", data.name())];
     for step in preprocess {
@@ -280,22 +333,37 @@ fn fits(graph: &Graph, data: &DataSource, preprocess: &[Resolved], data_span: Sp
     let input = graph.input_shape();
     let input_span = graph.nodes[0].span;
     if *input != shape {
-        let help = if input.rank() == 3 && input.0[2] == shape.0[2] && input.0[0] >= shape.0[0] && input.0[0] - shape.0[0] == input.0[1].saturating_sub(shape.0[1]) && (input.0[0] - shape.0[0]) % 2 == 0 {
+        let help = if input.rank() == 3
+            && input.0[2] == shape.0[2]
+            && input.0[0] >= shape.0[0]
+            && input.0[0] - shape.0[0] == input.0[1].saturating_sub(shape.0[1])
+            && (input.0[0] - shape.0[0]).is_multiple_of(2)
+        {
             let p = (input.0[0] - shape.0[0]) / 2;
             format!("add `zero_padding2d({p})` to `preprocess` ({} + 2·{p} = {}), or `resizing({}, {})`", shape.0[0], input.0[0], input.0[0], input.0[1])
         } else if input.rank() == 1 && Some(input.0[0]) == shape.elements() {
             format!("start the model with `input{shape}` followed by `flatten()`")
         } else if input.rank() == 3 && input.0[2] == shape.0[2] {
-            format!("add `resizing({}, {})` to `preprocess`", input.0[0], input.0[1])
+            format!(
+                "add `resizing({}, {})` to `preprocess`",
+                input.0[0], input.0[1]
+            )
         } else {
             format!("make the model's input `input{shape}`")
         };
         diags.push(
-            Diagnostic::error(Code::DataShapeMismatch, format!("{} gives {shape} images, but model `{}` takes {input}", data.name(), graph.name))
-                .with_label(data_span, format!("gives {shape}"))
-                .with_secondary(input_span, format!("takes {input}"))
-                .with_note(format!("data after preprocessing: {}", steps.join(" → ")))
-                .with_help(help),
+            Diagnostic::error(
+                Code::DataShapeMismatch,
+                format!(
+                    "{} gives {shape} images, but model `{}` takes {input}",
+                    data.name(),
+                    graph.name
+                ),
+            )
+            .with_label(data_span, format!("gives {shape}"))
+            .with_secondary(input_span, format!("takes {input}"))
+            .with_note(format!("data after preprocessing: {}", steps.join(" → ")))
+            .with_help(help),
         );
         ok = false;
     }

@@ -189,7 +189,11 @@ fn arithmetic(l: &Value, op: BinOp, r: &Value, span: Span) -> Result<ValueKind, 
             }
         }
         (a, b) => {
-            let culprit = if matches!(a, ValueKind::Int(_) | ValueKind::Float(_)) { b } else { a };
+            let culprit = if matches!(a, ValueKind::Int(_) | ValueKind::Float(_)) {
+                b
+            } else {
+                a
+            };
             Err(error(
                 format!("cannot compute `{l} {} {r}`", op.symbol()),
                 &format!("{} is not a number", culprit.describe()),
@@ -230,9 +234,17 @@ mod tests {
 
     #[test]
     fn inexact_integer_division_gives_a_float() {
-        let v = eval(&bin(ExprKind::Int(1), BinOp::Div, ExprKind::Int(255)), &Env::new()).unwrap();
+        let v = eval(
+            &bin(ExprKind::Int(1), BinOp::Div, ExprKind::Int(255)),
+            &Env::new(),
+        )
+        .unwrap();
         assert_eq!(v.kind, ValueKind::Float(1.0 / 255.0));
-        let v = eval(&bin(ExprKind::Int(64), BinOp::Div, ExprKind::Int(2)), &Env::new()).unwrap();
+        let v = eval(
+            &bin(ExprKind::Int(64), BinOp::Div, ExprKind::Int(2)),
+            &Env::new(),
+        )
+        .unwrap();
         assert_eq!(v.kind, ValueKind::Int(32));
     }
 
@@ -247,7 +259,11 @@ mod tests {
             },
         );
         let v = eval(
-            &bin(ExprKind::Name("filters".into()), BinOp::Mul, ExprKind::Int(4)),
+            &bin(
+                ExprKind::Name("filters".into()),
+                BinOp::Mul,
+                ExprKind::Int(4),
+            ),
             &env,
         )
         .unwrap();
@@ -256,7 +272,11 @@ mod tests {
 
     #[test]
     fn division_by_zero_and_overflow_are_errors() {
-        let e = eval(&bin(ExprKind::Int(1), BinOp::Div, ExprKind::Int(0)), &Env::new()).unwrap_err();
+        let e = eval(
+            &bin(ExprKind::Int(1), BinOp::Div, ExprKind::Int(0)),
+            &Env::new(),
+        )
+        .unwrap_err();
         assert_eq!(e.code, Code::BadArithmetic);
         let e = eval(
             &bin(ExprKind::Int(i128::MAX), BinOp::Mul, ExprKind::Int(2)),

@@ -69,9 +69,16 @@ fn ident(pair: Pair<Rule>) -> Ident {
 }
 
 fn model(pair: Pair<Rule>) -> Result<Model> {
-    let mut inner = children(&pair).filter(meaningful).collect::<Vec<_>>().into_iter();
-    let name = inner.next().ok_or_else(|| internal(&pair, "model without name"))?;
-    let body_pair = inner.next().ok_or_else(|| internal(&pair, "model without body"))?;
+    let mut inner = children(&pair)
+        .filter(meaningful)
+        .collect::<Vec<_>>()
+        .into_iter();
+    let name = inner
+        .next()
+        .ok_or_else(|| internal(&pair, "model without name"))?;
+    let body_pair = inner
+        .next()
+        .ok_or_else(|| internal(&pair, "model without body"))?;
     Ok(Model {
         name: ident(name),
         body: body(body_pair)?,
@@ -163,7 +170,9 @@ fn call(pair: Pair<Rule>) -> Result<Call> {
     let mut args = Vec::new();
     for arg in children(&args_pair) {
         let mut parts: Vec<Pair<Rule>> = children(&arg).collect();
-        let value = parts.pop().ok_or_else(|| internal(&arg, "empty argument"))?;
+        let value = parts
+            .pop()
+            .ok_or_else(|| internal(&arg, "empty argument"))?;
         let name = parts.pop().map(ident);
         args.push(Arg {
             name,
@@ -255,7 +264,11 @@ fn atom(pair: Pair<Rule>) -> Result<Expr> {
         Rule::tuple => {
             let items: Vec<Expr> = children(&pair).map(expr).collect::<Result<_>>()?;
             // `(x)` is grouping, `(x,)` and `(x, y)` are tuples, as in Rust.
-            let trailing_comma = pair.as_str().trim_end_matches(')').trim_end().ends_with(',');
+            let trailing_comma = pair
+                .as_str()
+                .trim_end_matches(')')
+                .trim_end()
+                .ends_with(',');
             if items.len() == 1 && !trailing_comma {
                 return items
                     .into_iter()

@@ -13,7 +13,12 @@ pub(super) fn to_diagnostic(error: pest::error::Error<Rule>, source: &str) -> Di
     };
     let mut expected: BTreeSet<String> = BTreeSet::new();
     if let ErrorVariant::ParsingError { positives, .. } = &error.variant {
-        expected.extend(positives.iter().filter_map(|r| describe(*r)).map(String::from));
+        expected.extend(
+            positives
+                .iter()
+                .filter_map(|r| describe(*r))
+                .map(String::from),
+        );
     }
     if let Some(attempts) = error.parse_attempts() {
         for token in attempts.expected_tokens() {
@@ -46,7 +51,9 @@ pub(super) fn to_diagnostic(error: pest::error::Error<Rule>, source: &str) -> Di
         if found.is_empty() && wants("`}`") {
             Some("a `{` is not closed: add `}` at the end of the block".into())
         } else if wants("`,`") && found.starts_with(|c: char| c.is_alphanumeric() || c == '_') {
-            Some(format!("arguments are separated by commas: add `,` before `{found}`"))
+            Some(format!(
+                "arguments are separated by commas: add `,` before `{found}`"
+            ))
         } else {
             None
         }
@@ -84,15 +91,31 @@ fn hint(source: &str, at: usize, found: &str) -> Option<String> {
         return Some("statements need no `;`: separate them with new lines".into());
     }
     let before = &source[..at.min(source.len())];
-    let digits_before: String = before.chars().rev().take_while(char::is_ascii_digit).collect();
-    if !digits_before.is_empty() && found.starts_with('x') && found[1..].chars().all(|c| c.is_ascii_digit()) {
+    let digits_before: String = before
+        .chars()
+        .rev()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    if !digits_before.is_empty()
+        && found.starts_with('x')
+        && found[1..].chars().all(|c| c.is_ascii_digit())
+    {
         let first: String = digits_before.chars().rev().collect();
-        let second = if found.len() > 1 { &found[1..] } else { first.as_str() };
-        return Some(format!("write a pair as a tuple: `({first}, {second})` instead of `{first}{found}`"));
+        let second = if found.len() > 1 {
+            &found[1..]
+        } else {
+            first.as_str()
+        };
+        return Some(format!(
+            "write a pair as a tuple: `({first}, {second})` instead of `{first}{found}`"
+        ));
     }
     let _ = rest;
     if found == "True" || found == "False" {
-        return Some(format!("booleans are lower case: `{}`", found.to_lowercase()));
+        return Some(format!(
+            "booleans are lower case: `{}`",
+            found.to_lowercase()
+        ));
     }
     None
 }
@@ -101,9 +124,12 @@ fn hint(source: &str, at: usize, found: &str) -> Option<String> {
 fn describe(rule: Rule) -> Option<&'static str> {
     Some(match rule {
         Rule::EOI => "end of file",
-        Rule::model | Rule::block | Rule::train | Rule::kw_model | Rule::kw_block | Rule::kw_train => {
-            "`model`, `block` or `train`"
-        }
+        Rule::model
+        | Rule::block
+        | Rule::train
+        | Rule::kw_model
+        | Rule::kw_block
+        | Rule::kw_train => "`model`, `block` or `train`",
         Rule::ident => "a name",
         Rule::body => "`{`",
         Rule::params => "`(`",

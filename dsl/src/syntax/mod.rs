@@ -32,7 +32,8 @@ pub fn parse(source: &str) -> Result<File, Diagnostic> {
     }
     check_nesting(source)?;
     pest::set_error_detail(true);
-    let mut pairs = CnnParser::parse(Rule::file, source).map_err(|e| errors::to_diagnostic(e, source))?;
+    let mut pairs =
+        CnnParser::parse(Rule::file, source).map_err(|e| errors::to_diagnostic(e, source))?;
     let file = pairs
         .next()
         .ok_or_else(|| Diagnostic::error(Code::Internal, "the parser returned no file"))?;

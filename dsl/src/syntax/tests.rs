@@ -110,7 +110,14 @@ fn hash_comment_gets_a_hint() {
     let error = parse("model M {\n  # comment\n}").unwrap_err();
     assert_eq!(error.code, Code::Syntax);
     assert!(error.help.as_deref().unwrap().contains("//"), "{error:?}");
-    assert_eq!(error.primary_span().unwrap().location("model M {\n  # comment\n}").line, 2);
+    assert_eq!(
+        error
+            .primary_span()
+            .unwrap()
+            .location("model M {\n  # comment\n}")
+            .line,
+        2
+    );
 }
 
 #[test]
@@ -124,7 +131,11 @@ fn deep_nesting_is_an_error_not_a_stack_overflow() {
 fn nesting_at_the_limit_parses_on_a_small_stack() {
     // The model body and the call take two levels; the rest are parentheses.
     let depth = MAX_NESTING - 2;
-    let source = format!("model M {{ f({}1{}) }}", "(".repeat(depth), ")".repeat(depth));
+    let source = format!(
+        "model M {{ f({}1{}) }}",
+        "(".repeat(depth),
+        ")".repeat(depth)
+    );
     let handle = std::thread::Builder::new()
         .stack_size(1 << 20)
         .spawn(move || parse(&source).is_ok())
