@@ -80,9 +80,15 @@ impl Graph {
             .fold(0u64, u64::saturating_add)
     }
 
-    /// The nodes that take `id` as an input.
-    pub fn consumers(&self, id: NodeId) -> impl Iterator<Item = &Node> {
-        self.nodes.iter().filter(move |n| n.inputs.contains(&id))
+    /// How many nodes take each node as an input, indexed like `nodes`.
+    pub fn consumer_counts(&self) -> Vec<usize> {
+        let mut counts = vec![0; self.nodes.len()];
+        for node in &self.nodes {
+            for input in &node.inputs {
+                counts[input.0] += 1;
+            }
+        }
+        counts
     }
 }
 

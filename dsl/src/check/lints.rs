@@ -13,6 +13,7 @@ use crate::graph::{Graph, Op};
 const SATURATING_STACK: usize = 5;
 
 pub fn lint_graph(graph: &Graph, diags: &mut Vec<Diagnostic>) {
+    let consumers = graph.consumer_counts();
     for (index, node) in graph.nodes.iter().enumerate() {
         if let Some(init) = node.op.kernel_initializer() {
             if matches!(init.name, "zeros" | "ones" | "constant") {
@@ -38,7 +39,7 @@ pub fn lint_graph(graph: &Graph, diags: &mut Vec<Diagnostic>) {
             continue;
         };
         let previous = graph.node(input);
-        let single_consumer = graph.consumers(input).count() == 1;
+        let single_consumer = consumers[input.0] == 1;
         let is_linear = |op: &Op| op.activation().is_some_and(|a| a.is("linear"));
         let same_kind = matches!(
             (&previous.op, &node.op),
