@@ -252,20 +252,7 @@ impl<'a> Expander<'a> {
     /// Expands one statement applied to `current`; `None` means the shape is unknown
     /// because of an earlier error (later layers are still checked for their arguments).
     fn stmt(&mut self, stmt: &'a Stmt, current: Option<NodeId>, env: &Env) -> Option<NodeId> {
-        self.work += 1;
-        if self.work > MAX_WORK || self.nodes.len() > MAX_LAYERS {
-            self.report(
-                Diagnostic::error(
-                    Code::TooManyLayers,
-                    format!(
-                        "the model expands to more than {} layers",
-                        super::args::group_digits(MAX_LAYERS as u64)
-                    ),
-                )
-                .with_label(stmt.span, "stopped expanding here")
-                .with_help("check the counts of `repeat`"),
-            );
-            self.stopped = true;
+        if !self.charge(stmt.span) {
             return None;
         }
         match &stmt.kind {
@@ -296,11 +283,18 @@ impl<'a> Expander<'a> {
                 };
                 let mut current = current;
                 for _ in 0..times {
+                    // Rounds cost work even when the body is empty.
+                    if !self.charge(stmt.span) {
+                        return None;
+                    }
                     let errors_before = self.diags.len();
                     for inner in body {
                         current = self.stmt(inner, current, env);
                     }
-                    if self.stopped || self.diags.len() > errors_before {
+                    // Another round adds nothing once something failed, or once the shape
+                    // is unknown: it would re-check the same arguments (fuzzing found a
+                    // 10^10-statement body that took seconds that way).
+                    if self.stopped || self.diags.len() > errors_before || current.is_none() {
                         break;
                     }
                 }
@@ -313,6 +307,35 @@ impl<'a> Expander<'a> {
                 self.branches(stmt, branches, Op::Concatenate, "concatenate", current, env)
             }
         }
+    }
+
+    /// Counts one unit of expansion work; past the budget, reports once and stops.
+    fn charge(&mut self, span: Span) -> bool {
+        self.work += 1;
+        if self.stopped {
+            return false;
+        }
+        if self.work > MAX_WORK || self.nodes.len() > MAX_LAYERS {
+            let message = if self.nodes.len() > MAX_LAYERS {
+                format!(
+                    "the model expands to more than {} layers",
+                    super::args::group_digits(MAX_LAYERS as u64)
+                )
+            } else {
+                format!(
+                    "expanding the model takes more than {} steps",
+                    super::args::group_digits(MAX_WORK as u64)
+                )
+            };
+            self.report(
+                Diagnostic::error(Code::TooManyLayers, message)
+                    .with_label(span, "stopped expanding here")
+                    .with_help("check the counts of `repeat`"),
+            );
+            self.stopped = true;
+            return false;
+        }
+        true
     }
 
     fn branches(
