@@ -1,0 +1,284 @@
+//! Element-wise activations, forward and backward.
+//!
+//! Backward works from the activation's output `y` where the derivative can be written in
+//! it (ReLU, sigmoid, tanh, ELU, SELU, softplus, hard sigmoid, leaky ReLU), so a fused layer
+//! only keeps its output; GELU and swish need the input `x`, which [`Activation::needs_input`]
+//! tells the caller to keep.
+
+use crate::Float;
+use ndarray::{ArrayViewD, ArrayViewMutD, Zip};
+
+/// SELU's constants (Klambauer et al., 2017).
+const SELU_ALPHA: f64 = 1.673_263_242_354_377_3;
+const SELU_SCALE: f64 = 1.050_700_987_355_480_5;
+
+/// An element-wise activation. Softmax is not element-wise and lives in [`super::softmax`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Activation {
+    Linear,
+    Relu,
+    /// `x` for `x ≥ 0`, `slope · x` otherwise.
+    LeakyRelu(f64),
+    /// `x` for `x > 0`, `α (eˣ − 1)` otherwise.
+    Elu(f64),
+    Selu,
+    Sigmoid,
+    Tanh,
+    /// GELU with the exact (erf) form, or the tanh approximation.
+    Gelu {
+        approximate: bool,
+    },
+    /// `x · σ(x)`, also called SiLU.
+    Swish,
+    /// `ln(1 + eˣ)`.
+    Softplus,
+    /// Keras 3's `relu6(x + 3) / 6`: 0 below −3, 1 above 3, linear between.
+    HardSigmoid,
+}
+
+impl Activation {
+    /// Whether backward needs the input `x` (otherwise the output `y` suffices).
+    pub fn needs_input(self) -> bool {
+        matches!(self, Activation::Gelu { .. } | Activation::Swish)
+    }
+
+    /// Whether the activation is non-decreasing, so that max pooling commutes with it.
+    pub fn is_monotone(self) -> bool {
+        match self {
+            Activation::Gelu { .. } | Activation::Swish => false,
+            Activation::LeakyRelu(slope) => slope >= 0.0,
+            Activation::Elu(alpha) => alpha >= 0.0,
+            _ => true,
+        }
+    }
+
+    /// `f(x)` for one value.
+    #[inline]
+    pub fn apply<T: Float>(self, x: T) -> T {
+        let zero = T::zero();
+        let one = T::one();
+        match self {
+            Activation::Linear => x,
+            Activation::Relu => x.max(zero),
+            Activation::LeakyRelu(slope) => {
+                if x >= zero {
+                    x
+                } else {
+                    x * T::lit(slope)
+                }
+            }
+            Activation::Elu(alpha) => {
+                if x > zero {
+                    x
+                } else {
+                    T::lit(alpha) * x.exp_m1()
+                }
+            }
+            Activation::Selu => {
+                let scale = T::lit(SELU_SCALE);
+                if x > zero {
+                    scale * x
+                } else {
+                    scale * T::lit(SELU_ALPHA) * x.exp_m1()
+                }
+            }
+            Activation::Sigmoid => sigmoid(x),
+            Activation::Tanh => x.tanh(),
+            Activation::Gelu { approximate: false } => {
+                T::lit(0.5) * x * (one + erf(x / T::lit(std::f64::consts::SQRT_2)))
+            }
+            Activation::Gelu { approximate: true } => {
+                let inner = T::lit(GELU_C) * (x + T::lit(0.044715) * x * x * x);
+                T::lit(0.5) * x * (one + inner.tanh())
+            }
+            Activation::Swish => x * sigmoid(x),
+            Activation::Softplus => softplus(x),
+            Activation::HardSigmoid => ((x + T::lit(3.0)) / T::lit(6.0)).max(zero).min(one),
+        }
+    }
+
+    /// `f'(x)`, given `x` and `y = f(x)`; `x` is only read when [`Self::needs_input`].
+    #[inline]
+    pub fn derivative<T: Float>(self, x: T, y: T) -> T {
+        let zero = T::zero();
+        let one = T::one();
+        match self {
+            Activation::Linear => one,
+            Activation::Relu => {
+                if y > zero {
+                    one
+                } else {
+                    zero
+                }
+            }
+            Activation::LeakyRelu(slope) => {
+                // y has the sign of x when slope > 0; at 0 the right derivative, as PyTorch.
+                if y > zero || (y == zero && slope >= 0.0) {
+                    one
+                } else {
+                    T::lit(slope)
+                }
+            }
+            Activation::Elu(alpha) => {
+                if y > zero {
+                    one
+                } else {
+                    y + T::lit(alpha)
+                }
+            }
+            Activation::Selu => {
+                let scale = T::lit(SELU_SCALE);
+                if y > zero {
+                    scale
+                } else {
+                    y + scale * T::lit(SELU_ALPHA)
+                }
+            }
+            Activation::Sigmoid => y * (one - y),
+            Activation::Tanh => one - y * y,
+            Activation::Gelu { approximate: false } => {
+                let cdf = T::lit(0.5) * (one + erf(x / T::lit(std::f64::consts::SQRT_2)));
+                let pdf =
+                    (-(x * x) / T::lit(2.0)).exp() / T::lit((2.0 * std::f64::consts::PI).sqrt());
+                cdf + x * pdf
+            }
+            Activation::Gelu { approximate: true } => {
+                let x3 = x * x * x;
+                let inner = T::lit(GELU_C) * (x + T::lit(0.044715) * x3);
+                let t = inner.tanh();
+                let d_inner = T::lit(GELU_C) * (one + T::lit(3.0 * 0.044715) * x * x);
+                T::lit(0.5) * (one + t) + T::lit(0.5) * x * (one - t * t) * d_inner
+            }
+            Activation::Swish => {
+                let s = sigmoid(x);
+                s + x * s * (one - s)
+            }
+            Activation::Softplus => one - (-y).exp(),
+            Activation::HardSigmoid => {
+                if y > zero && y < one {
+                    T::lit(1.0 / 6.0)
+                } else {
+                    zero
+                }
+            }
+        }
+    }
+}
+
+/// `sqrt(2 / π)`, GELU's tanh-approximation constant.
+const GELU_C: f64 = 0.797_884_560_802_865_4;
+
+#[inline]
+fn sigmoid<T: Float>(x: T) -> T {
+    // Written so that neither branch overflows.
+    if x >= T::zero() {
+        T::one() / (T::one() + (-x).exp())
+    } else {
+        let e = x.exp();
+        e / (T::one() + e)
+    }
+}
+
+#[inline]
+fn softplus<T: Float>(x: T) -> T {
+    // ln(1 + eˣ) = max(x, 0) + ln(1 + e^-|x|), stable for large |x|.
+    x.max(T::zero()) + (-x.abs()).exp().ln_1p()
+}
+
+/// The error function (musl's implementation, through `libm`), exact to f64 rounding.
+fn erf<T: Float>(x: T) -> T {
+    T::lit(libm::erf(x.to_f64_lossy()))
+}
+
+/// `y = f(x)` in place.
+pub fn forward_in_place<T: Float>(activation: Activation, mut x: ArrayViewMutD<T>) {
+    if activation == Activation::Linear {
+        return;
+    }
+    x.par_mapv_inplace(|v| activation.apply(v));
+}
+
+/// `dx = dy · f'(x)` in place on `dy`, given the output `y` (and the input `x` when
+/// [`Activation::needs_input`]; otherwise `x` may be `y` again).
+pub fn backward_in_place<T: Float>(
+    activation: Activation,
+    x: ArrayViewD<T>,
+    y: ArrayViewD<T>,
+    mut dy: ArrayViewMutD<T>,
+) {
+    if activation == Activation::Linear {
+        return;
+    }
+    Zip::from(&mut dy)
+        .and(&x)
+        .and(&y)
+        .par_for_each(|d, &xv, &yv| *d *= activation.derivative(xv, yv));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ALL: [Activation; 12] = [
+        Activation::Linear,
+        Activation::Relu,
+        Activation::LeakyRelu(0.01),
+        Activation::Elu(1.0),
+        Activation::Selu,
+        Activation::Sigmoid,
+        Activation::Tanh,
+        Activation::Gelu { approximate: false },
+        Activation::Gelu { approximate: true },
+        Activation::Swish,
+        Activation::Softplus,
+        Activation::HardSigmoid,
+    ];
+
+    #[test]
+    fn derivatives_match_central_differences_in_f64() {
+        let h = 1e-6;
+        for activation in ALL {
+            for &x in &[-3.7, -1.2, -0.31, 0.27, 0.9, 2.2, 4.1] {
+                let numeric = (activation.apply(x + h) - activation.apply(x - h)) / (2.0 * h);
+                let analytic = activation.derivative(x, activation.apply(x));
+                assert!(
+                    (numeric - analytic).abs() < 1e-6 * (1.0 + analytic.abs()),
+                    "{activation:?} at {x}: numeric {numeric}, analytic {analytic}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn erf_is_accurate() {
+        // Reference values of erf from tables.
+        for (x, expected) in [
+            (0.1, 0.112_462_916_018_284_9),
+            (0.5, 0.520_499_877_813_046_5),
+            (1.0, 0.842_700_792_949_714_9),
+            (2.0, 0.995_322_265_018_952_7),
+            (-1.5, -0.966_105_146_475_310_7),
+        ] {
+            let got: f64 = erf(x);
+            assert!(
+                (got - expected).abs() < 1e-15,
+                "erf({x}) = {got}, want {expected}"
+            );
+        }
+    }
+
+    #[test]
+    fn sigmoid_and_softplus_are_stable_at_extremes() {
+        assert_eq!(Activation::Sigmoid.apply(-1000.0f32), 0.0);
+        assert_eq!(Activation::Sigmoid.apply(1000.0f32), 1.0);
+        assert_eq!(Activation::Softplus.apply(1000.0f32), 1000.0);
+        assert!(Activation::Softplus.apply(-1000.0f64) >= 0.0);
+    }
+
+    #[test]
+    fn monotone_activations() {
+        assert!(Activation::Relu.is_monotone());
+        assert!(!Activation::Swish.is_monotone());
+        assert!(!Activation::LeakyRelu(-0.5).is_monotone());
+    }
+}

@@ -1,0 +1,41 @@
+//! Forward and backward kernels: free functions over ndarray views with explicit outputs.
+//!
+//! Shapes are checked once, up front, and reported as [`KernelError`]; inside, kernels
+//! assume them. Parallel work is split over disjoint output chunks, and every reduction has
+//! a fixed order, so results do not depend on the number of threads.
+
+pub mod activation;
+pub mod conv;
+pub mod dense;
+mod gemm;
+pub mod pool;
+
+pub use activation::Activation;
+
+/// A kernel was called with shapes that do not fit together.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KernelError {
+    #[error("{what} has shape {got:?}, expected {expected:?}")]
+    Shape {
+        what: &'static str,
+        expected: Vec<usize>,
+        got: Vec<usize>,
+    },
+    #[error("invalid geometry: {0}")]
+    Geometry(String),
+}
+
+pub type Result<T> = std::result::Result<T, KernelError>;
+
+/// Checks that `got` is `expected`, naming the tensor in the error.
+pub(crate) fn expect_shape(what: &'static str, got: &[usize], expected: &[usize]) -> Result<()> {
+    if got == expected {
+        Ok(())
+    } else {
+        Err(KernelError::Shape {
+            what,
+            expected: expected.to_vec(),
+            got: got.to_vec(),
+        })
+    }
+}

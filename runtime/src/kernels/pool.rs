@@ -1,0 +1,331 @@
+//! Max and average pooling (2-D, and 1-D as `N × 1 × L × C`), and global pooling.
+//!
+//! Padding is explicit. Max pooling ignores padded cells. Average pooling divides by the
+//! number of real cells when `count_padding` is false (TensorFlow's `same`) and by the whole
+//! window when it is true (PyTorch's default for explicit padding).
+
+use super::conv::Padding2d;
+use super::{expect_shape, KernelError, Result};
+use crate::Float;
+use ndarray::{ArrayView2, ArrayView4, ArrayViewMut2, ArrayViewMut4, Axis};
+use rayon::prelude::*;
+
+/// A pooling window's shapes, checked once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pool2dGeometry {
+    pub in_h: usize,
+    pub in_w: usize,
+    pub channels: usize,
+    pub pool_h: usize,
+    pub pool_w: usize,
+    pub stride_h: usize,
+    pub stride_w: usize,
+    pub padding: Padding2d,
+    pub out_h: usize,
+    pub out_w: usize,
+}
+
+impl Pool2dGeometry {
+    pub fn new(
+        input_hwc: [usize; 3],
+        pool: [usize; 2],
+        stride: [usize; 2],
+        padding: Padding2d,
+    ) -> Result<Self> {
+        let [in_h, in_w, channels] = input_hwc;
+        if pool.contains(&0) || stride.contains(&0) || channels == 0 {
+            return Err(KernelError::Geometry(
+                "pool sizes and strides must be positive".into(),
+            ));
+        }
+        let out = |len: usize, before: usize, after: usize, k: usize, s: usize| {
+            let padded = len + before + after;
+            (padded >= k && before < k && after < k).then(|| (padded - k) / s + 1)
+        };
+        match (
+            out(in_h, padding.top, padding.bottom, pool[0], stride[0]),
+            out(in_w, padding.left, padding.right, pool[1], stride[1]),
+        ) {
+            (Some(out_h), Some(out_w)) => Ok(Pool2dGeometry {
+                in_h,
+                in_w,
+                channels,
+                pool_h: pool[0],
+                pool_w: pool[1],
+                stride_h: stride[0],
+                stride_w: stride[1],
+                padding,
+                out_h,
+                out_w,
+            }),
+            _ => Err(KernelError::Geometry(
+                "the pool window must fit the padded input, and padding must be smaller than the window".into(),
+            )),
+        }
+    }
+
+    /// The input rows and columns under output `(oh, ow)`, clipped to the real input.
+    fn window(&self, oh: usize, ow: usize) -> (std::ops::Range<usize>, std::ops::Range<usize>) {
+        let h0 = (oh * self.stride_h) as isize - self.padding.top as isize;
+        let w0 = (ow * self.stride_w) as isize - self.padding.left as isize;
+        let clip = |start: isize, len: usize, limit: usize| {
+            let lo = start.max(0) as usize;
+            let hi = ((start + len as isize).max(0) as usize).min(limit);
+            lo..hi.max(lo)
+        };
+        (
+            clip(h0, self.pool_h, self.in_h),
+            clip(w0, self.pool_w, self.in_w),
+        )
+    }
+
+    fn check(&self, input: &[usize], output: &[usize]) -> Result<()> {
+        let n = input.first().copied().unwrap_or(0);
+        expect_shape(
+            "pooling input",
+            input,
+            &[n, self.in_h, self.in_w, self.channels],
+        )?;
+        expect_shape(
+            "pooling output",
+            output,
+            &[n, self.out_h, self.out_w, self.channels],
+        )
+    }
+}
+
+/// Max pooling. `argmax` (shaped like `output`) receives each maximum's flat `h · W + w`
+/// input position, for backward; the first maximum wins ties, as in PyTorch.
+pub fn max_pool2d_forward<T: Float>(
+    geometry: &Pool2dGeometry,
+    input: ArrayView4<T>,
+    mut output: ArrayViewMut4<T>,
+    mut argmax: ArrayViewMut4<u32>,
+) -> Result<()> {
+    let g = *geometry;
+    g.check(input.shape(), output.shape())?;
+    expect_shape("pooling argmax", argmax.shape(), output.shape())?;
+    output
+        .axis_iter_mut(Axis(0))
+        .into_par_iter()
+        .zip(argmax.axis_iter_mut(Axis(0)).into_par_iter())
+        .zip(input.axis_iter(Axis(0)).into_par_iter())
+        .for_each(|((mut out, mut arg), image)| {
+            for oh in 0..g.out_h {
+                for ow in 0..g.out_w {
+                    let (rows, cols) = g.window(oh, ow);
+                    for c in 0..g.channels {
+                        let mut best = T::neg_infinity();
+                        let mut at = 0u32;
+                        for h in rows.clone() {
+                            for w in cols.clone() {
+                                let v = image[[h, w, c]];
+                                // `!(v <= best)` also takes a NaN, so NaNs propagate.
+                                if v > best || (v.is_nan() && !best.is_nan()) {
+                                    best = v;
+                                    at = (h * g.in_w + w) as u32;
+                                }
+                            }
+                        }
+                        out[[oh, ow, c]] = best;
+                        arg[[oh, ow, c]] = at;
+                    }
+                }
+            }
+        });
+    Ok(())
+}
+
+/// Routes each output gradient to the input position that was the maximum.
+pub fn max_pool2d_backward<T: Float>(
+    geometry: &Pool2dGeometry,
+    argmax: ArrayView4<u32>,
+    grad_output: ArrayView4<T>,
+    mut grad_input: ArrayViewMut4<T>,
+) -> Result<()> {
+    let g = *geometry;
+    g.check(grad_input.shape(), grad_output.shape())?;
+    expect_shape("pooling argmax", argmax.shape(), grad_output.shape())?;
+    grad_input
+        .axis_iter_mut(Axis(0))
+        .into_par_iter()
+        .zip(grad_output.axis_iter(Axis(0)).into_par_iter())
+        .zip(argmax.axis_iter(Axis(0)).into_par_iter())
+        .for_each(|((mut dx, dy), arg)| {
+            dx.fill(T::zero());
+            for oh in 0..g.out_h {
+                for ow in 0..g.out_w {
+                    for c in 0..g.channels {
+                        let at = arg[[oh, ow, c]] as usize;
+                        dx[[at / g.in_w, at % g.in_w, c]] += dy[[oh, ow, c]];
+                    }
+                }
+            }
+        });
+    Ok(())
+}
+
+/// How many cells an average divides by.
+fn divisor(
+    g: &Pool2dGeometry,
+    count_padding: bool,
+    rows: &std::ops::Range<usize>,
+    cols: &std::ops::Range<usize>,
+) -> usize {
+    if count_padding {
+        g.pool_h * g.pool_w
+    } else {
+        rows.len() * cols.len()
+    }
+}
+
+/// Average pooling.
+pub fn avg_pool2d_forward<T: Float>(
+    geometry: &Pool2dGeometry,
+    count_padding: bool,
+    input: ArrayView4<T>,
+    mut output: ArrayViewMut4<T>,
+) -> Result<()> {
+    let g = *geometry;
+    g.check(input.shape(), output.shape())?;
+    output
+        .axis_iter_mut(Axis(0))
+        .into_par_iter()
+        .zip(input.axis_iter(Axis(0)).into_par_iter())
+        .for_each(|(mut out, image)| {
+            for oh in 0..g.out_h {
+                for ow in 0..g.out_w {
+                    let (rows, cols) = g.window(oh, ow);
+                    let scale =
+                        T::one() / T::lit(divisor(&g, count_padding, &rows, &cols).max(1) as f64);
+                    for c in 0..g.channels {
+                        let mut sum = T::zero();
+                        for h in rows.clone() {
+                            for w in cols.clone() {
+                                sum += image[[h, w, c]];
+                            }
+                        }
+                        out[[oh, ow, c]] = sum * scale;
+                    }
+                }
+            }
+        });
+    Ok(())
+}
+
+/// Spreads each output gradient evenly over its window.
+pub fn avg_pool2d_backward<T: Float>(
+    geometry: &Pool2dGeometry,
+    count_padding: bool,
+    grad_output: ArrayView4<T>,
+    mut grad_input: ArrayViewMut4<T>,
+) -> Result<()> {
+    let g = *geometry;
+    g.check(grad_input.shape(), grad_output.shape())?;
+    grad_input
+        .axis_iter_mut(Axis(0))
+        .into_par_iter()
+        .zip(grad_output.axis_iter(Axis(0)).into_par_iter())
+        .for_each(|(mut dx, dy)| {
+            dx.fill(T::zero());
+            for oh in 0..g.out_h {
+                for ow in 0..g.out_w {
+                    let (rows, cols) = g.window(oh, ow);
+                    let scale =
+                        T::one() / T::lit(divisor(&g, count_padding, &rows, &cols).max(1) as f64);
+                    for c in 0..g.channels {
+                        let share = dy[[oh, ow, c]] * scale;
+                        for h in rows.clone() {
+                            for w in cols.clone() {
+                                dx[[h, w, c]] += share;
+                            }
+                        }
+                    }
+                }
+            }
+        });
+    Ok(())
+}
+
+/// Global average (`max: false`) or max pooling: `N × H × W × C` to `N × C`. For max,
+/// `argmax` (`N × C`) receives each maximum's flat `h · W + w` position.
+pub fn global_pool_forward<T: Float>(
+    max: bool,
+    input: ArrayView4<T>,
+    mut output: ArrayViewMut2<T>,
+    mut argmax: Option<ArrayViewMut2<u32>>,
+) -> Result<()> {
+    let (n, h, w, c) = input.dim();
+    expect_shape("global pooling output", output.shape(), &[n, c])?;
+    if max {
+        let Some(arg) = argmax.as_mut() else {
+            return Err(KernelError::Geometry(
+                "global max pooling needs an argmax buffer".into(),
+            ));
+        };
+        expect_shape("global pooling argmax", arg.shape(), &[n, c])?;
+    }
+    let scale = T::one() / T::lit((h * w).max(1) as f64);
+    for (sample, image) in input.axis_iter(Axis(0)).enumerate() {
+        let pixels = image.to_shape((h * w, c)).expect("images are contiguous");
+        let mut out = output.row_mut(sample);
+        if max {
+            let mut arg = argmax.as_mut().expect("checked above").row_mut(sample);
+            out.fill(T::neg_infinity());
+            for (p, pixel) in pixels.rows().into_iter().enumerate() {
+                for ch in 0..c {
+                    if pixel[ch] > out[ch] || (pixel[ch].is_nan() && !out[ch].is_nan()) {
+                        out[ch] = pixel[ch];
+                        arg[ch] = p as u32;
+                    }
+                }
+            }
+        } else {
+            out.fill(T::zero());
+            for pixel in pixels.rows() {
+                out += &pixel;
+            }
+            out *= scale;
+        }
+    }
+    Ok(())
+}
+
+/// Backward of [`global_pool_forward`].
+pub fn global_pool_backward<T: Float>(
+    max: bool,
+    argmax: Option<ArrayView2<u32>>,
+    grad_output: ArrayView2<T>,
+    mut grad_input: ArrayViewMut4<T>,
+) -> Result<()> {
+    let (n, h, w, c) = grad_input.dim();
+    expect_shape(
+        "global pooling output gradient",
+        grad_output.shape(),
+        &[n, c],
+    )?;
+    let scale = T::one() / T::lit((h * w).max(1) as f64);
+    grad_input
+        .axis_iter_mut(Axis(0))
+        .into_par_iter()
+        .enumerate()
+        .for_each(|(sample, mut dx)| {
+            let dy = grad_output.row(sample);
+            match (max, &argmax) {
+                (true, Some(arg)) => {
+                    dx.fill(T::zero());
+                    for ch in 0..c {
+                        let at = arg[[sample, ch]] as usize;
+                        dx[[at / w, at % w, ch]] = dy[ch];
+                    }
+                }
+                _ => {
+                    for mut row in dx.rows_mut() {
+                        row.assign(&dy);
+                        row *= scale;
+                    }
+                }
+            }
+        });
+    Ok(())
+}
