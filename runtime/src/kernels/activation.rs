@@ -238,7 +238,7 @@ mod tests {
     fn derivatives_match_central_differences_in_f64() {
         let h = 1e-6;
         for activation in ALL {
-            for &x in &[-3.7, -1.2, -0.31, 0.27, 0.9, 2.2, 4.1] {
+            for &x in &[-3.7f64, -1.2, -0.31, 0.27, 0.9, 2.2, 4.1] {
                 let numeric = (activation.apply(x + h) - activation.apply(x - h)) / (2.0 * h);
                 let analytic = activation.derivative(x, activation.apply(x));
                 assert!(

@@ -77,7 +77,7 @@ impl Conv2dGeometry {
         {
             return invalid("sizes, strides, dilations and groups must be positive".into());
         }
-        if in_c % groups != 0 || filters % groups != 0 {
+        if !in_c.is_multiple_of(groups) || !filters.is_multiple_of(groups) {
             return invalid(format!(
                 "groups {groups} must divide channels {in_c} and filters {filters}"
             ));
