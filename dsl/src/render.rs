@@ -20,6 +20,8 @@ use serde::Serialize;
 ///
 /// `origin` is the file name shown after `-->`; `color` adds terminal colours.
 pub fn render(diagnostic: &Diagnostic, source: &str, origin: &str, color: bool) -> String {
+    let shown = printable(source);
+    let source = shown.as_str();
     let level = level(diagnostic.severity);
     let spans: Vec<(std::ops::Range<usize>, &Diagnostic, usize)> = diagnostic
         .labels
@@ -60,7 +62,10 @@ pub fn render(diagnostic: &Diagnostic, source: &str, origin: &str, color: bool) 
         Renderer::styled()
     } else {
         Renderer::plain()
-    };
+    }
+    // Show long lines whole rather than trimmed: the trimming arithmetic of
+    // annotate-snippets 0.11 underflows on some lines (found by fuzzing).
+    .term_width(LINE_WIDTH);
     let rendered = renderer.render(message).to_string();
     // Like rustc, end on the last source or note line, not on an empty gutter.
     let mut lines: Vec<&str> = rendered.lines().collect();
@@ -86,6 +91,27 @@ pub fn render_all<'a>(
         out.push_str("\n\n");
     }
     out
+}
+
+/// Wider than any line worth trimming, small enough that adding it cannot overflow.
+const LINE_WIDTH: usize = 1 << 20;
+
+/// The source as it is shown: control characters and whitespace other than space, tab and
+/// newline become `?` of the same byte length, so spans still point at the same bytes and the
+/// terminal shows something visible where the odd character is.
+fn printable(source: &str) -> String {
+    source
+        .chars()
+        .map(|c| {
+            let odd = (c.is_control() && c != '\n' && c != '\t' && c != '\r')
+                || (c.is_whitespace() && !matches!(c, ' ' | '\n' | '\t' | '\r'));
+            if odd {
+                "?".repeat(c.len_utf8())
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 fn level(severity: Severity) -> Level {
@@ -202,5 +228,28 @@ mod tests {
             Diagnostic::error(Code::Syntax, "unexpected end").with_label(Span::new(9, 9), "here");
         let text = render(&diagnostic, source, "a.cnn", false);
         assert!(text.contains("a.cnn:1:9"), "{text}");
+    }
+}
+
+#[cfg(test)]
+mod regression {
+    use super::*;
+    use crate::diagnostic::Code;
+
+    /// Found by fuzzing: a long line of form feeds (whitespace to Unicode, not to the parser)
+    /// made annotate-snippets' margin arithmetic underflow.
+    #[test]
+    fn long_lines_of_odd_whitespace_render() {
+        let source = format!(
+            "{}block M {{ input(7) {} }}\n",
+            "\u{c}".repeat(60),
+            "x".repeat(200)
+        );
+        for at in [0, 30, 60, source.len() - 2] {
+            let diagnostic = Diagnostic::error(Code::Syntax, "unexpected")
+                .with_label(Span::new(at, at + 1), "here");
+            let text = render(&diagnostic, &source, "a.cnn", false);
+            assert!(text.contains("a.cnn:1:"), "{text}");
+        }
     }
 }

@@ -158,3 +158,9 @@ fn brackets_inside_strings_and_comments_do_not_count() {
     );
     assert!(parse(&source).is_ok());
 }
+
+#[test]
+fn rust_whitespace_separates_tokens() {
+    let source = "model\u{c}M {\u{b}input(784)\u{2028}dense(10)\u{85}}";
+    assert!(parse(source).is_ok());
+}

@@ -8,7 +8,10 @@ pub mod activation;
 pub mod conv;
 pub mod dense;
 mod gemm;
+pub mod loss;
+pub mod norm;
 pub mod pool;
+pub mod shape_ops;
 
 pub use activation::Activation;
 
