@@ -21,5 +21,7 @@
 
 pub mod float;
 pub mod kernels;
+pub mod layers;
+pub mod model;
 
 pub use float::Float;

@@ -315,7 +315,7 @@ fn batch_norm_gradients_in_training_and_inference() {
 
     let mean = random(3, 15);
     let variance = random(3, 16).mapv(|v| v.abs() + 0.5);
-    let infer = |x: &Array2<f64>| {
+    let infer = |x: &Array2<f64>, gamma: &Array1<f64>, beta: &Array1<f64>| {
         let mut y = Array2::zeros((7, 3));
         batch_norm_inference_forward(
             x.view(),
@@ -329,14 +329,43 @@ fn batch_norm_gradients_in_training_and_inference() {
         .unwrap();
         y
     };
-    let mut dx = Array2::zeros((7, 3));
-    batch_norm_inference_backward(gamma.view(), eps, variance.view(), w.view(), dx.view_mut())
-        .unwrap();
+    let (mut dx, mut dg, mut db) = (Array2::zeros((7, 3)), Array1::zeros(3), Array1::zeros(3));
+    batch_norm_inference_backward(
+        x.view(),
+        gamma.view(),
+        eps,
+        mean.view(),
+        variance.view(),
+        w.view(),
+        dx.view_mut(),
+        dg.view_mut(),
+        db.view_mut(),
+    )
+    .unwrap();
     check(
         "batch norm inference input",
         x.as_slice().unwrap(),
         dx.as_slice().unwrap(),
-        |v| (infer(&Array2::from_shape_vec(shape, v.to_vec()).unwrap()) * &w).sum(),
+        |v| {
+            (infer(
+                &Array2::from_shape_vec(shape, v.to_vec()).unwrap(),
+                &gamma,
+                &beta,
+            ) * &w)
+                .sum()
+        },
+    );
+    check(
+        "batch norm inference gamma",
+        gamma.as_slice().unwrap(),
+        dg.as_slice().unwrap(),
+        |v| (infer(&x, &Array1::from(v.to_vec()), &beta) * &w).sum(),
+    );
+    check(
+        "batch norm inference beta",
+        beta.as_slice().unwrap(),
+        db.as_slice().unwrap(),
+        |v| (infer(&x, &gamma, &Array1::from(v.to_vec())) * &w).sum(),
     );
 }
 

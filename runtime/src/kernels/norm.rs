@@ -181,25 +181,39 @@ pub fn batch_norm_train_backward<T: Float>(
     Ok(())
 }
 
-/// Inference-mode backward (statistics fixed): `dx = dy · γ / √(moving_var + ε)`.
+/// Inference-mode backward (statistics fixed): `dx = dy · γ / √(moving_var + ε)`,
+/// `dγ = Σ dy · x̂` and `dβ = Σ dy` with `x̂` from the moving statistics.
+#[allow(clippy::too_many_arguments)]
 pub fn batch_norm_inference_backward<T: Float>(
+    x: ArrayView2<T>,
     gamma: ArrayView1<T>,
     epsilon: T,
+    moving_mean: ArrayView1<T>,
     moving_variance: ArrayView1<T>,
     dy: ArrayView2<T>,
     mut dx: ArrayViewMut2<T>,
+    mut dgamma: ArrayViewMut1<T>,
+    mut dbeta: ArrayViewMut1<T>,
 ) -> Result<()> {
+    let c = x.ncols();
+    expect_shape("batch norm output gradient", dy.shape(), x.shape())?;
     expect_shape("batch norm input gradient", dx.shape(), dy.shape())?;
-    let scale: Array1<T> = Zip::from(&gamma)
-        .and(&moving_variance)
-        .map_collect(|&g, &v| g / (v + epsilon).sqrt());
+    let inv_std: Array1<T> = moving_variance.mapv(|v| T::one() / (v + epsilon).sqrt());
     Zip::from(dx.rows_mut())
         .and(dy.rows())
         .par_for_each(|mut out, d| {
-            Zip::from(&mut out)
-                .and(&d)
-                .and(&scale)
-                .for_each(|o, &d, &s| *o = d * s);
+            for ch in 0..c {
+                out[ch] = d[ch] * gamma[ch] * inv_std[ch];
+            }
         });
+    let rows = x.nrows();
+    let sum_dy = channel_sums(rows, c, |i, sum| *sum += &dy.row(i));
+    let sum_dy_xhat = channel_sums(rows, c, |i, sum| {
+        for ch in 0..c {
+            sum[ch] += dy[[i, ch]] * (x[[i, ch]] - moving_mean[ch]) * inv_std[ch];
+        }
+    });
+    dgamma.assign(&sum_dy_xhat);
+    dbeta.assign(&sum_dy);
     Ok(())
 }

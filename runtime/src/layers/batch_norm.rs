@@ -1,0 +1,236 @@
+//! `batch_normalization` over the last axis: batch statistics in training (updating the
+//! moving ones), moving statistics at inference.
+
+use super::{single, single_shape, Layer, Param};
+use crate::kernels::norm::*;
+use crate::kernels::{expect_shape, KernelError, Result};
+use crate::Float;
+use ndarray::{ArrayD, Ix1};
+
+pub struct BatchNorm<T> {
+    pub epsilon: T,
+    pub momentum: T,
+    gamma: ArrayD<T>,
+    beta: ArrayD<T>,
+    moving_mean: ArrayD<T>,
+    moving_variance: ArrayD<T>,
+    gamma_grad: ArrayD<T>,
+    beta_grad: ArrayD<T>,
+    /// Moving statistics get no gradient; these stay zero.
+    mean_grad: ArrayD<T>,
+    variance_grad: ArrayD<T>,
+    cache: Option<BatchNormCache<T>>,
+    /// Whether `center` (β) and `scale` (γ) are learned; when not, they stay 0 and 1.
+    center: bool,
+    scale: bool,
+}
+
+fn err(e: impl ToString) -> KernelError {
+    KernelError::Geometry(e.to_string())
+}
+
+impl<T: Float> BatchNorm<T> {
+    /// A batch norm over `channels` with Keras' initial values (γ = 1, β = 0, moving mean
+    /// 0, moving variance 1).
+    pub fn new(channels: usize, epsilon: T, momentum: T, center: bool, scale: bool) -> Self {
+        let ones = || ArrayD::from_elem(ndarray::IxDyn(&[channels]), T::one());
+        let zeros = || ArrayD::zeros(ndarray::IxDyn(&[channels]));
+        BatchNorm {
+            epsilon,
+            momentum,
+            gamma: ones(),
+            beta: zeros(),
+            moving_mean: zeros(),
+            moving_variance: ones(),
+            gamma_grad: zeros(),
+            beta_grad: zeros(),
+            mean_grad: zeros(),
+            variance_grad: zeros(),
+            cache: None,
+            center,
+            scale,
+        }
+    }
+
+    fn channels(&self) -> usize {
+        self.gamma.len()
+    }
+
+    fn rows<'a>(&self, x: &'a ArrayD<T>) -> Result<ndarray::ArrayView2<'a, T>> {
+        let c = self.channels();
+        x.view()
+            .into_shape_with_order((x.len() / c.max(1), c))
+            .map_err(err)
+    }
+}
+
+impl<T: Float> Layer<T> for BatchNorm<T> {
+    fn output_shape(&self, inputs: &[&[usize]]) -> Result<Vec<usize>> {
+        let shape = single_shape(inputs)?;
+        expect_shape(
+            "batch norm channels",
+            &shape[shape.len().saturating_sub(1)..],
+            &[self.channels()],
+        )?;
+        Ok(shape.to_vec())
+    }
+
+    fn forward(&mut self, inputs: &[&ArrayD<T>], training: bool) -> Result<ArrayD<T>> {
+        let x = single(inputs)?;
+        let mut y = ArrayD::zeros(x.raw_dim());
+        let c = self.channels();
+        let rows = x.len() / c.max(1);
+        let y2 = y.view_mut().into_shape_with_order((rows, c)).map_err(err)?;
+        let gamma = self
+            .gamma
+            .view()
+            .into_dimensionality::<Ix1>()
+            .map_err(err)?;
+        let beta = self.beta.view().into_dimensionality::<Ix1>().map_err(err)?;
+        if training {
+            let mean = self
+                .moving_mean
+                .view_mut()
+                .into_dimensionality::<Ix1>()
+                .map_err(err)?;
+            let variance = self
+                .moving_variance
+                .view_mut()
+                .into_dimensionality::<Ix1>()
+                .map_err(err)?;
+            let x2 = x.view().into_shape_with_order((rows, c)).map_err(err)?;
+            self.cache = Some(batch_norm_train_forward(
+                x2,
+                gamma,
+                beta,
+                self.epsilon,
+                self.momentum,
+                mean,
+                variance,
+                y2,
+            )?);
+        } else {
+            let mean = self
+                .moving_mean
+                .view()
+                .into_dimensionality::<Ix1>()
+                .map_err(err)?;
+            let variance = self
+                .moving_variance
+                .view()
+                .into_dimensionality::<Ix1>()
+                .map_err(err)?;
+            batch_norm_inference_forward(
+                self.rows(x)?,
+                gamma,
+                beta,
+                self.epsilon,
+                mean,
+                variance,
+                y2,
+            )?;
+            self.cache = None;
+        }
+        Ok(y)
+    }
+
+    fn backward(
+        &mut self,
+        inputs: &[&ArrayD<T>],
+        output: &ArrayD<T>,
+        grad_output: &ArrayD<T>,
+    ) -> Result<Vec<ArrayD<T>>> {
+        let c = self.channels();
+        let rows = output.len() / c.max(1);
+        let mut dx = ArrayD::zeros(output.raw_dim());
+        let dx2 = dx
+            .view_mut()
+            .into_shape_with_order((rows, c))
+            .map_err(err)?;
+        let dy = grad_output
+            .view()
+            .into_shape_with_order((rows, c))
+            .map_err(err)?;
+        let gamma = self
+            .gamma
+            .view()
+            .into_dimensionality::<Ix1>()
+            .map_err(err)?;
+        let dgamma = self
+            .gamma_grad
+            .view_mut()
+            .into_dimensionality::<Ix1>()
+            .map_err(err)?;
+        let dbeta = self
+            .beta_grad
+            .view_mut()
+            .into_dimensionality::<Ix1>()
+            .map_err(err)?;
+        match &self.cache {
+            Some(cache) => batch_norm_train_backward(cache, gamma, dy, dx2, dgamma, dbeta)?,
+            None => {
+                let x = single(inputs)?
+                    .view()
+                    .into_shape_with_order((rows, c))
+                    .map_err(err)?;
+                let mean = self
+                    .moving_mean
+                    .view()
+                    .into_dimensionality::<Ix1>()
+                    .map_err(err)?;
+                let variance = self
+                    .moving_variance
+                    .view()
+                    .into_dimensionality::<Ix1>()
+                    .map_err(err)?;
+                batch_norm_inference_backward(
+                    x,
+                    gamma,
+                    self.epsilon,
+                    mean,
+                    variance,
+                    dy,
+                    dx2,
+                    dgamma,
+                    dbeta,
+                )?;
+            }
+        }
+        if !self.scale {
+            self.gamma_grad.fill(T::zero());
+        }
+        if !self.center {
+            self.beta_grad.fill(T::zero());
+        }
+        Ok(vec![dx])
+    }
+
+    fn params(&mut self) -> Vec<Param<'_, T>> {
+        vec![
+            Param {
+                name: "gamma",
+                value: &mut self.gamma,
+                grad: &mut self.gamma_grad,
+                trainable: self.scale,
+            },
+            Param {
+                name: "beta",
+                value: &mut self.beta,
+                grad: &mut self.beta_grad,
+                trainable: self.center,
+            },
+            Param {
+                name: "moving_mean",
+                value: &mut self.moving_mean,
+                grad: &mut self.mean_grad,
+                trainable: false,
+            },
+            Param {
+                name: "moving_variance",
+                value: &mut self.moving_variance,
+                grad: &mut self.variance_grad,
+                trainable: false,
+            },
+        ]
+    }
+}

@@ -1,0 +1,115 @@
+//! `max_pooling2d`, `average_pooling2d` and their 1-D forms (on `N × 1 × L × C`).
+
+use super::{as_image, batched, single, single_shape, Layer};
+use crate::kernels::conv::Padding2d;
+use crate::kernels::pool::*;
+use crate::kernels::{KernelError, Result};
+use crate::Float;
+use ndarray::{Array4, ArrayD};
+
+/// Max, or average dividing by the real cells (TensorFlow's `same`) or the whole window
+/// (PyTorch's explicit padding).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PoolMode {
+    Max,
+    Average { count_padding: bool },
+}
+
+pub struct Pool {
+    geometry: Pool2dGeometry,
+    mode: PoolMode,
+    sequence: bool,
+    argmax: Option<Array4<u32>>,
+}
+
+impl Pool {
+    /// Pooling over examples of shape `input` (`[h, w, c]` or `[l, c]`).
+    pub fn new(
+        input: &[usize],
+        mode: PoolMode,
+        pool: [usize; 2],
+        stride: [usize; 2],
+        padding: Padding2d,
+    ) -> Result<Self> {
+        let (hwc, sequence) = match *input {
+            [h, w, c] => ([h, w, c], false),
+            [l, c] => ([1, l, c], true),
+            _ => {
+                return Err(KernelError::Geometry(format!(
+                    "pooling input {input:?} is not an image or a sequence"
+                )))
+            }
+        };
+        Ok(Pool {
+            geometry: Pool2dGeometry::new(hwc, pool, stride, padding)?,
+            mode,
+            sequence,
+            argmax: None,
+        })
+    }
+
+    fn example_shape(&self) -> Vec<usize> {
+        let g = &self.geometry;
+        if self.sequence {
+            vec![g.out_w, g.channels]
+        } else {
+            vec![g.out_h, g.out_w, g.channels]
+        }
+    }
+}
+
+impl<T: Float> Layer<T> for Pool {
+    fn output_shape(&self, inputs: &[&[usize]]) -> Result<Vec<usize>> {
+        single_shape(inputs)?;
+        Ok(self.example_shape())
+    }
+
+    fn forward(&mut self, inputs: &[&ArrayD<T>], _training: bool) -> Result<ArrayD<T>> {
+        let x = as_image(single(inputs)?)?;
+        let g = self.geometry;
+        let n = x.shape()[0];
+        let mut y = Array4::<T>::zeros((n, g.out_h, g.out_w, g.channels));
+        match self.mode {
+            PoolMode::Max => {
+                let mut argmax = Array4::<u32>::zeros(y.raw_dim());
+                max_pool2d_forward(&g, x, y.view_mut(), argmax.view_mut())?;
+                self.argmax = Some(argmax);
+            }
+            PoolMode::Average { count_padding } => {
+                avg_pool2d_forward(&g, count_padding, x, y.view_mut())?
+            }
+        }
+        y.into_dyn()
+            .into_shape_with_order(batched(n, &self.example_shape()))
+            .map_err(|e| KernelError::Geometry(e.to_string()))
+    }
+
+    fn backward(
+        &mut self,
+        inputs: &[&ArrayD<T>],
+        _output: &ArrayD<T>,
+        grad_output: &ArrayD<T>,
+    ) -> Result<Vec<ArrayD<T>>> {
+        let input = single(inputs)?;
+        let dims = as_image(input)?.dim();
+        let mut dx = ArrayD::<T>::zeros(input.raw_dim());
+        let dx4 = dx
+            .view_mut()
+            .into_shape_with_order(dims)
+            .map_err(|e| KernelError::Geometry(e.to_string()))?;
+        let dy = as_image(grad_output)?;
+        match self.mode {
+            PoolMode::Max => {
+                let argmax = self
+                    .argmax
+                    .as_ref()
+                    .ok_or_else(|| KernelError::Geometry("backward before forward".into()))?;
+                max_pool2d_backward(&self.geometry, argmax.view(), dy, dx4)?;
+            }
+            PoolMode::Average { count_padding } => {
+                avg_pool2d_backward(&self.geometry, count_padding, dy, dx4)?
+            }
+        }
+        Ok(vec![dx])
+    }
+}

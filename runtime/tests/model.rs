@@ -1,0 +1,255 @@
+//! Whole networks: gradients of every parameter against central differences in f64, one
+//! training step that lowers the loss, and the same bits on any number of threads.
+
+mod common;
+
+use cnn_runtime::kernels::activation::Activation;
+use cnn_runtime::kernels::conv::Padding2d;
+use cnn_runtime::kernels::loss::sparse_softmax_cross_entropy;
+use cnn_runtime::layers::*;
+use cnn_runtime::model::Model;
+use cnn_runtime::Float;
+use common::*;
+use ndarray::{Array2, ArrayD, Ix2, IxDyn};
+
+fn tensor<T: Float>(shape: &[usize], seed: u64, scale: f64) -> ArrayD<T> {
+    random(IxDyn(shape), seed).mapv(|v| T::lit(v * scale))
+}
+
+/// A small network with every kind of layer and both kinds of branch.
+fn network<T: Float>() -> Model<T> {
+    let mut m = Model::new(&[6, 6, 2]);
+    let pad = Padding2d {
+        top: 1,
+        bottom: 1,
+        left: 1,
+        right: 1,
+    };
+    let conv = |c_in: usize, f: usize, seed: u64, activation: Activation| {
+        let config = Conv2dConfig {
+            padding: pad,
+            activation,
+            ..Conv2dConfig::default()
+        };
+        let kernel = tensor(&[3, 3, c_in, f], seed, 0.5);
+        Conv2d::new(
+            &[6, 6, c_in],
+            kernel,
+            Some(tensor(&[f], seed + 1, 0.1)),
+            config,
+        )
+        .unwrap()
+    };
+    let stem = m.push("conv2d_1", conv(2, 4, 1, Activation::Tanh)).unwrap();
+    let bn = m
+        .push(
+            "batch_normalization_1",
+            BatchNorm::new(4, T::lit(1e-3), T::lit(0.99), true, true),
+        )
+        .unwrap();
+    let prelu = m
+        .push("prelu_1", PRelu::new(tensor(&[1, 1, 4], 3, 0.2)))
+        .unwrap();
+    // add { { conv2d(4, 3, padding: same, activation: swish) } { } }
+    let branch = m
+        .add("conv2d_2", conv(4, 4, 4, Activation::Swish), &[prelu])
+        .unwrap();
+    let sum = m.add("add_1", Add, &[branch, prelu]).unwrap();
+    // concatenate { { conv2d(2, 3, padding: same, activation: elu) } { average_pooling2d(3, strides: 1, padding: same) } }
+    let left = m
+        .add("conv2d_3", conv(4, 2, 6, Activation::Elu(1.0)), &[sum])
+        .unwrap();
+    let right = m
+        .add(
+            "average_pooling2d_1",
+            Pool::new(
+                &[6, 6, 4],
+                PoolMode::Average {
+                    count_padding: false,
+                },
+                [3, 3],
+                [1, 1],
+                pad,
+            )
+            .unwrap(),
+            &[sum],
+        )
+        .unwrap();
+    let joined = m.add("concatenate_1", Concatenate, &[left, right]).unwrap();
+    m.push(
+        "max_pooling2d_1",
+        Pool::new(
+            &[6, 6, 6],
+            PoolMode::Max,
+            [2, 2],
+            [2, 2],
+            Padding2d::default(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    m.push(
+        "zero_padding2d_1",
+        ZeroPadding2d {
+            padding: Padding2d {
+                top: 1,
+                bottom: 0,
+                left: 0,
+                right: 1,
+            },
+        },
+    )
+    .unwrap();
+    m.push("flatten_1", Flatten).unwrap();
+    m.push(
+        "dense_1",
+        Dense::new(
+            tensor(&[96, 8], 8, 0.3),
+            Some(tensor(&[8], 9, 0.1)),
+            Activation::Sigmoid,
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    m.push("dropout_1", Dropout::new(0.25, 5)).unwrap();
+    m.push(
+        "dense_2",
+        Dense::new(tensor(&[8, 3], 10, 0.5), None, Activation::Linear).unwrap(),
+    )
+    .unwrap();
+    let _ = (stem, bn, joined);
+    m
+}
+
+/// The loss of a batch, and its gradient with respect to the logits.
+fn loss<T: Float>(model: &mut Model<T>, input: &ArrayD<T>, training: bool) -> (T, ArrayD<T>) {
+    let logits = model
+        .forward(input.clone(), training)
+        .unwrap()
+        .clone()
+        .into_dimensionality::<Ix2>()
+        .unwrap();
+    let mut grad = Array2::zeros(logits.raw_dim());
+    let labels: Vec<usize> = (0..logits.nrows()).map(|i| (i * 2 + 1) % 3).collect();
+    let value = sparse_softmax_cross_entropy(logits.view(), &labels, grad.view_mut()).unwrap();
+    (value, grad.into_dyn())
+}
+
+#[test]
+fn every_parameter_gradient_matches_central_differences() {
+    let mut model = network::<f64>();
+    let input: ArrayD<f64> = tensor(&[3, 6, 6, 2], 20, 1.0);
+    // Dropout draws a new mask each step; inference mode keeps the check deterministic,
+    // and the training-mode layers are checked on their own in layers_gradients.rs.
+    let (_, grad) = loss(&mut model, &input, false);
+    let input_grad = model.backward(grad).unwrap();
+
+    let count = model.params().len();
+    for index in 0..count {
+        let (layer, analytic, values, trainable) = {
+            let mut params = model.params();
+            let (layer, p) = &mut params[index];
+            (
+                format!("{layer}.{}", p.name),
+                p.grad.clone(),
+                p.value.clone(),
+                p.trainable,
+            )
+        };
+        if !trainable {
+            continue;
+        }
+        let mut flat = values.as_slice().unwrap().to_vec();
+        let numeric = numeric_gradient(&mut flat, |v| {
+            {
+                let mut params = model.params();
+                params[index]
+                    .1
+                    .value
+                    .as_slice_mut()
+                    .unwrap()
+                    .copy_from_slice(v);
+            }
+            loss(&mut model, &input, false).0
+        });
+        model.params()[index].1.value.assign(&values);
+        let error = max_relative_error(analytic.as_slice().unwrap(), &numeric);
+        assert!(error < 1e-6, "{layer}: gradient off by {error}");
+    }
+
+    let mut flat = input.as_slice().unwrap().to_vec();
+    let shape = input.raw_dim();
+    let numeric = numeric_gradient(&mut flat, |v| {
+        loss(
+            &mut model,
+            &ArrayD::from_shape_vec(shape.clone(), v.to_vec()).unwrap(),
+            false,
+        )
+        .0
+    });
+    let error = max_relative_error(input_grad.as_slice().unwrap(), &numeric);
+    assert!(error < 1e-6, "input gradient off by {error}");
+}
+
+#[test]
+fn one_training_step_lowers_the_loss() {
+    let mut model = network::<f32>();
+    let input: ArrayD<f32> = tensor(&[3, 6, 6, 2], 21, 1.0);
+    let (before, grad) = loss(&mut model, &input, true);
+    model.backward(grad).unwrap();
+    for (_, p) in model.params() {
+        if p.trainable {
+            let step = p.grad.mapv(|g| g * 0.1);
+            *p.value -= &step;
+        }
+    }
+    let (after, _) = loss(&mut model, &input, false);
+    let (before_eval, _) = {
+        let mut fresh = network::<f32>();
+        loss(&mut fresh, &input, false)
+    };
+    assert!(
+        after < before_eval,
+        "loss {before_eval} (training-mode {before}) did not fall: {after}"
+    );
+}
+
+#[test]
+fn same_bits_on_one_two_and_four_threads() {
+    let input: ArrayD<f32> = tensor(&[5, 6, 6, 2], 22, 1.0);
+    let run = || {
+        let mut model = network::<f32>();
+        let (value, grad) = loss(&mut model, &input, true);
+        let dx = model.backward(grad).unwrap();
+        let grads: Vec<ArrayD<f32>> = model
+            .params()
+            .into_iter()
+            .map(|(_, p)| p.grad.clone())
+            .collect();
+        (value, dx, grads)
+    };
+    let one = with_threads(1, run);
+    for threads in [2, 4] {
+        assert!(
+            one == with_threads(threads, run),
+            "{threads} threads differ"
+        );
+    }
+}
+
+#[test]
+fn layers_that_do_not_fit_are_errors() {
+    let mut model = Model::<f32>::new(&[4, 4, 1]);
+    assert!(model
+        .push(
+            "dense",
+            Dense::new(tensor(&[10, 2], 1, 1.0), None, Activation::Linear).unwrap()
+        )
+        .is_err());
+    assert!(model
+        .add("add", Add, &[cnn_runtime::model::NodeId(5)])
+        .is_err());
+    assert!(model
+        .forward(ArrayD::zeros(IxDyn(&[1, 3, 3, 1])), false)
+        .is_err());
+}
