@@ -40,12 +40,15 @@ pub fn parse(source: &str) -> Result<File, Diagnostic> {
     build::file(file)
 }
 
-/// Rejects text whose brackets or block comments nest deeper than [`MAX_NESTING`],
-/// pointing at the first bracket too many. Strings and line comments are skipped.
+/// Rejects text whose brackets or block comments nest deeper than [`MAX_NESTING`], and
+/// block comments or strings that never end, before pest sees them: an unterminated one
+/// would make every attempt to skip it scan to the end of the file (found by fuzzing).
+/// Strings and line comments are skipped.
 fn check_nesting(source: &str) -> Result<(), Diagnostic> {
     let bytes = source.as_bytes();
     let mut depth = 0usize;
     let mut comment_depth = 0usize;
+    let mut comment_start = 0usize;
     let mut i = 0;
     let too_deep = |at: usize, what: &str| {
         Diagnostic::error(
@@ -78,12 +81,19 @@ fn check_nesting(source: &str) -> Result<(), Diagnostic> {
             }
             b'/' if rest.starts_with(b"/*") => {
                 comment_depth = 1;
+                comment_start = i;
                 i += 2;
             }
             b'"' => {
+                let start = i;
                 i += 1;
                 while i < bytes.len() && bytes[i] != b'"' {
                     i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+                if i >= bytes.len() {
+                    return Err(Diagnostic::error(Code::Syntax, "unterminated string")
+                        .with_label(Span::new(start, start + 1), "this string never ends")
+                        .with_help("close it with `\"`"));
                 }
                 i += 1;
             }
@@ -100,6 +110,16 @@ fn check_nesting(source: &str) -> Result<(), Diagnostic> {
             }
             _ => i += 1,
         }
+    }
+    if comment_depth > 0 {
+        return Err(
+            Diagnostic::error(Code::Syntax, "unterminated block comment")
+                .with_label(
+                    Span::new(comment_start, comment_start + 2),
+                    "this comment never ends",
+                )
+                .with_help("close it with `*/` (block comments nest, as in Rust)"),
+        );
     }
     Ok(())
 }

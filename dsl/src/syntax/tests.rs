@@ -164,3 +164,15 @@ fn rust_whitespace_separates_tokens() {
     let source = "model\u{c}M {\u{b}input(784)\u{2028}dense(10)\u{85}}";
     assert!(parse(source).is_ok());
 }
+
+#[test]
+fn unterminated_comments_and_strings_are_reported_where_they_start() {
+    let source = "model M {\n  /* open /* nested */\n  input(784)\n}\n";
+    let error = parse(source).unwrap_err();
+    assert_eq!(error.message, "unterminated block comment");
+    assert_eq!(error.primary_span().unwrap().location(source).line, 2);
+    let source = "model M { dense(10, name: \"out) }";
+    let error = parse(source).unwrap_err();
+    assert_eq!(error.message, "unterminated string");
+    assert_eq!(error.primary_span().unwrap(), Span::new(26, 27));
+}

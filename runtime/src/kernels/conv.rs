@@ -16,8 +16,8 @@ use super::gemm::gemm;
 use super::{expect_shape, KernelError, Result};
 use crate::Float;
 use ndarray::{
-    s, Array2, ArrayView1, ArrayView2, ArrayView3, ArrayView4, ArrayViewMut1, ArrayViewMut2,
-    ArrayViewMut3, ArrayViewMut4, Axis, Zip,
+    s, Array2, ArrayView1, ArrayView2, ArrayView4, ArrayViewMut1, ArrayViewMut2, ArrayViewMut4,
+    Axis, Zip,
 };
 use rayon::prelude::*;
 
@@ -182,91 +182,123 @@ impl Conv2dGeometry {
         Ok(n)
     }
 
-    /// Fills `patches` (rows `row0..row0 + rows` of the output, times `out_w` pixels) with the
-    /// inputs under each window, for group `group`.
-    fn im2col<T: Float>(
-        &self,
-        image: &ArrayView3<T>,
-        group: usize,
-        row0: usize,
-        rows: usize,
-        patches: &mut ArrayViewMut2<T>,
-    ) {
-        let cg = self.group_channels();
-        let c0 = group * cg;
-        for r in 0..rows {
-            let oh = row0 + r;
-            for ow in 0..self.out_w {
-                let mut patch = patches.row_mut(r * self.out_w + ow);
-                let patch = patch.as_slice_mut().expect("patch rows are contiguous");
-                for i in 0..self.kernel_h {
-                    let ih = (oh * self.stride_h + i * self.dilation_h) as isize
-                        - self.padding.top as isize;
-                    for j in 0..self.kernel_w {
-                        let iw = (ow * self.stride_w + j * self.dilation_w) as isize
-                            - self.padding.left as isize;
-                        let dst = &mut patch[(i * self.kernel_w + j) * cg..][..cg];
-                        if ih < 0 || iw < 0 || ih as usize >= self.in_h || iw as usize >= self.in_w
-                        {
-                            dst.fill(T::zero());
-                        } else {
-                            let src = image.slice(s![ih as usize, iw as usize, c0..c0 + cg]);
-                            for (d, s) in dst.iter_mut().zip(src.iter()) {
-                                *d = *s;
-                            }
-                        }
+    /// Output pixels of one image.
+    fn pixels(&self) -> usize {
+        self.out_h * self.out_w
+    }
+
+    /// Fills `patches` (one row of `patch_len` values per output pixel, for the batch-wide
+    /// pixels `first..first + rows`) with the inputs under each window, for `group`.
+    /// `input` is the whole batch, contiguous NHWC.
+    fn im2col<T: Float>(&self, input: &[T], group: usize, first: usize, patches: &mut [T]) {
+        let (cg, k) = (self.group_channels(), self.patch_len());
+        let image_len = self.in_h * self.in_w * self.in_c;
+        let per_image = self.pixels();
+        for (row, patch) in patches.chunks_exact_mut(k).enumerate() {
+            let p = first + row;
+            let (n, r) = (p / per_image, p % per_image);
+            let (oh, ow) = (r / self.out_w, r % self.out_w);
+            let image = &input[n * image_len..(n + 1) * image_len];
+            for i in 0..self.kernel_h {
+                let ih =
+                    (oh * self.stride_h + i * self.dilation_h) as isize - self.padding.top as isize;
+                let taps = &mut patch[i * self.kernel_w * cg..(i + 1) * self.kernel_w * cg];
+                if ih < 0 || ih as usize >= self.in_h {
+                    taps.fill(T::zero());
+                    continue;
+                }
+                let row = &image[ih as usize * self.in_w * self.in_c..][..self.in_w * self.in_c];
+                let w0 = (ow * self.stride_w) as isize - self.padding.left as isize;
+                if self.dilation_w == 1 && self.groups == 1 {
+                    // The taps of one kernel row are one contiguous run of the input row.
+                    let first = (-w0).clamp(0, self.kernel_w as isize) as usize;
+                    let last = (self.in_w as isize - w0)
+                        .clamp(first as isize, self.kernel_w as isize)
+                        as usize;
+                    taps[..first * cg].fill(T::zero());
+                    taps[last * cg..].fill(T::zero());
+                    if last > first {
+                        let start = (w0 + first as isize) as usize * cg;
+                        copy(
+                            &mut taps[first * cg..last * cg],
+                            &row[start..start + (last - first) * cg],
+                        );
+                    }
+                    continue;
+                }
+                for j in 0..self.kernel_w {
+                    let iw = w0 + (j * self.dilation_w) as isize;
+                    let dst = &mut taps[j * cg..(j + 1) * cg];
+                    if iw < 0 || iw as usize >= self.in_w {
+                        dst.fill(T::zero());
+                    } else {
+                        let at = iw as usize * self.in_c + group * cg;
+                        copy(dst, &row[at..at + cg]);
                     }
                 }
             }
         }
     }
 
-    /// Adds the patch-matrix gradient `dpatches` back onto the input gradient: the adjoint of
-    /// [`Self::im2col`].
-    fn col2im<T: Float>(
-        &self,
-        dpatches: &ArrayView2<T>,
-        group: usize,
-        dimage: &mut ArrayViewMut3<T>,
-    ) {
-        let cg = self.group_channels();
-        let c0 = group * cg;
-        for oh in 0..self.out_h {
-            for ow in 0..self.out_w {
-                let patch = dpatches.row(oh * self.out_w + ow);
-                for i in 0..self.kernel_h {
-                    let ih = (oh * self.stride_h + i * self.dilation_h) as isize
-                        - self.padding.top as isize;
-                    if ih < 0 || ih as usize >= self.in_h {
+    /// Adds one image's patch-matrix gradient `dpatches` (pixels × patch_len) onto its input
+    /// gradient `dimage` (contiguous HWC): the adjoint of [`Self::im2col`].
+    fn col2im<T: Float>(&self, dpatches: &[T], group: usize, dimage: &mut [T]) {
+        let (cg, k) = (self.group_channels(), self.patch_len());
+        for (r, patch) in dpatches.chunks_exact(k).enumerate() {
+            let (oh, ow) = (r / self.out_w, r % self.out_w);
+            for i in 0..self.kernel_h {
+                let ih =
+                    (oh * self.stride_h + i * self.dilation_h) as isize - self.padding.top as isize;
+                if ih < 0 || ih as usize >= self.in_h {
+                    continue;
+                }
+                let row_start = ih as usize * self.in_w;
+                for j in 0..self.kernel_w {
+                    let iw = (ow * self.stride_w + j * self.dilation_w) as isize
+                        - self.padding.left as isize;
+                    if iw < 0 || iw as usize >= self.in_w {
                         continue;
                     }
-                    for j in 0..self.kernel_w {
-                        let iw = (ow * self.stride_w + j * self.dilation_w) as isize
-                            - self.padding.left as isize;
-                        if iw < 0 || iw as usize >= self.in_w {
-                            continue;
-                        }
-                        let src = patch.slice(s![
-                            (i * self.kernel_w + j) * cg..(i * self.kernel_w + j + 1) * cg
-                        ]);
-                        let mut dst = dimage.slice_mut(s![ih as usize, iw as usize, c0..c0 + cg]);
-                        dst += &src;
+                    let at = (row_start + iw as usize) * self.in_c + group * cg;
+                    let src = &patch[(i * self.kernel_w + j) * cg..][..cg];
+                    for (d, s) in dimage[at..at + cg].iter_mut().zip(src) {
+                        *d += *s;
                     }
                 }
             }
         }
+    }
+
+    /// Images whose kernel gradients are summed into one partial: as many as keep the patch
+    /// matrix near 4 M values. It depends only on the shapes, so the order of the sum does
+    /// not depend on the thread count.
+    fn images_per_partial(&self) -> usize {
+        (4 << 20) / (self.pixels() * self.patch_len()).max(1)
     }
 }
 
-/// Output rows per parallel task: enough pixels to keep a matrix product efficient.
-fn rows_per_task(out_w: usize) -> usize {
-    (256 / out_w.max(1)).max(1)
+/// Copies a short run without a call to `memcpy`, which dominates for runs of a few values.
+#[inline]
+fn copy<T: Copy>(dst: &mut [T], src: &[T]) {
+    for (d, s) in dst.iter_mut().zip(src) {
+        *d = *s;
+    }
+}
+
+/// Output pixels (across the batch) per parallel task in forward: enough rows to keep a
+/// matrix product efficient, few enough to spread over the cores.
+const PIXELS_PER_TASK: usize = 512;
+
+fn contiguous<'a, T: Float>(x: &'a ndarray::CowArray<'a, T, ndarray::Ix4>) -> &'a [T] {
+    x.as_slice().expect("standard layout arrays are contiguous")
 }
 
 /// `output = activation(conv(input, kernel) + bias)`.
 ///
+/// Output pixels of the whole batch are split into blocks; each block is one patch matrix
+/// times the kernel per group, then the bias and activation while it is in cache.
 /// `activation` must not need its input for backward ([`Activation::needs_input`]); apply
-/// such activations separately.
+/// such activations separately. `output` must be in standard layout.
 pub fn conv2d_forward<T: Float>(
     geometry: &Conv2dGeometry,
     input: ArrayView4<T>,
@@ -288,42 +320,37 @@ pub fn conv2d_forward<T: Float>(
     let kernel = kernel
         .to_shape((g.patch_len(), g.filters))
         .map_err(|e| KernelError::Geometry(e.to_string()))?;
-    let rows = rows_per_task(g.out_w);
-    output
-        .axis_iter_mut(Axis(0))
-        .into_par_iter()
-        .zip(input.axis_iter(Axis(0)).into_par_iter())
-        .for_each(|(mut out_image, image)| {
-            out_image
-                .axis_chunks_iter_mut(Axis(0), rows)
-                .into_par_iter()
-                .enumerate()
-                .for_each(|(block, mut out_rows)| {
-                    let row0 = block * rows;
-                    let n_rows = out_rows.shape()[0];
-                    let pixels = n_rows * g.out_w;
-                    let mut out_matrix = out_rows
-                        .view_mut()
-                        .into_shape_with_order((pixels, g.filters))
-                        .expect("output blocks are contiguous");
-                    if g.is_pointwise() {
-                        let flat = image
-                            .to_shape((g.in_h * g.in_w, g.in_c))
-                            .expect("input image is contiguous");
-                        let a = flat.slice(s![row0 * g.out_w..row0 * g.out_w + pixels, ..]);
-                        gemm(T::one(), &a, &kernel.view(), T::zero(), &mut out_matrix);
-                    } else {
-                        let mut patches = Array2::<T>::zeros((pixels, g.patch_len()));
-                        let fg = g.group_filters();
-                        for group in 0..g.groups {
-                            g.im2col(&image, group, row0, n_rows, &mut patches.view_mut());
-                            let k = kernel.slice(s![.., group * fg..(group + 1) * fg]);
-                            let mut c = out_matrix.slice_mut(s![.., group * fg..(group + 1) * fg]);
-                            gemm(T::one(), &patches.view(), &k, T::zero(), &mut c);
-                        }
-                    }
-                    epilogue(&mut out_matrix, bias.as_ref(), activation);
-                });
+    let input = input.as_standard_layout();
+    let input = contiguous(&input);
+    let out = output
+        .as_slice_mut()
+        .ok_or_else(|| KernelError::Geometry("convolution output must be contiguous".into()))?;
+    let (k, fg) = (g.patch_len(), g.group_filters());
+    out.par_chunks_mut(PIXELS_PER_TASK * g.filters)
+        .enumerate()
+        .for_each(|(block, out)| {
+            let first = block * PIXELS_PER_TASK;
+            let rows = out.len() / g.filters;
+            let mut out_matrix =
+                ArrayViewMut2::from_shape((rows, g.filters), out).expect("blocks are whole rows");
+            if g.is_pointwise() {
+                let a = ArrayView2::from_shape(
+                    (rows, g.in_c),
+                    &input[first * g.in_c..(first + rows) * g.in_c],
+                )
+                .expect("pointwise input rows");
+                gemm(T::one(), &a, &kernel.view(), T::zero(), &mut out_matrix);
+            } else {
+                let mut patches = vec![T::zero(); rows * k];
+                for group in 0..g.groups {
+                    g.im2col(input, group, first, &mut patches);
+                    let a = ArrayView2::from_shape((rows, k), &patches).expect("patch matrix");
+                    let b = kernel.slice(s![.., group * fg..(group + 1) * fg]);
+                    let mut c = out_matrix.slice_mut(s![.., group * fg..(group + 1) * fg]);
+                    gemm(T::one(), &a, &b, T::zero(), &mut c);
+                }
+            }
+            epilogue(&mut out_matrix, bias.as_ref(), activation);
         });
     Ok(())
 }
@@ -344,10 +371,6 @@ fn epilogue<T: Float>(
         }
     }
 }
-
-/// Samples whose kernel gradients are summed into one partial, in order; fixed so that the
-/// sum's order does not depend on the thread count.
-const SAMPLES_PER_PARTIAL: usize = 4;
 
 /// Gradients of a convolution, given `grad_output` = ∂loss/∂(pre-activation output) (apply
 /// the activation's derivative first, see [`super::activation::backward_in_place`]).
@@ -370,45 +393,45 @@ pub fn conv2d_backward<T: Float>(
         grad_output.shape(),
     )?;
     expect_shape("kernel gradient", grad_kernel.shape(), kernel.shape())?;
-    let pixels = g.out_h * g.out_w;
-    let fg = g.group_filters();
+    let (k, fg, pixels) = (g.patch_len(), g.group_filters(), g.pixels());
     let kernel_matrix = kernel
-        .to_shape((g.patch_len(), g.filters))
+        .to_shape((k, g.filters))
         .map_err(|e| KernelError::Geometry(e.to_string()))?;
+    let input = input.as_standard_layout();
+    let input = contiguous(&input);
+    let grad_output = grad_output.as_standard_layout();
+    let dy_all = ArrayView2::from_shape((n * pixels, g.filters), contiguous(&grad_output))
+        .expect("gradient matrix");
 
     if let Some(mut grad_bias) = grad_bias {
         expect_shape("bias gradient", grad_bias.shape(), &[g.filters])?;
-        let flat = grad_output
-            .to_shape((n * pixels, g.filters))
-            .map_err(|e| KernelError::Geometry(e.to_string()))?;
-        column_sums(&flat.view(), &mut grad_bias);
+        column_sums(&dy_all, &mut grad_bias);
     }
 
-    // Kernel gradient: Σ_n Pₙᵀ · dYₙ, summed per fixed chunk of samples, then chunk by chunk.
-    let partials: Vec<Array2<T>> = (0..n.div_ceil(SAMPLES_PER_PARTIAL))
+    // Kernel gradient: Σ Pᵀ · dY over fixed chunks of images, then over chunks in order.
+    let chunk = g.images_per_partial().clamp(1, n.max(1));
+    let partials: Vec<Array2<T>> = (0..n.div_ceil(chunk))
         .into_par_iter()
-        .map(|chunk| {
-            let mut partial = Array2::<T>::zeros((g.patch_len(), g.filters));
-            let mut patches = Array2::<T>::zeros((pixels, g.patch_len()));
-            let end = ((chunk + 1) * SAMPLES_PER_PARTIAL).min(n);
-            for sample in chunk * SAMPLES_PER_PARTIAL..end {
-                let image = input.index_axis(Axis(0), sample);
-                let dy = grad_output.index_axis(Axis(0), sample);
-                let dy = dy
-                    .to_shape((pixels, g.filters))
-                    .expect("gradient image is contiguous");
+        .map(|c| {
+            let images = chunk.min(n - c * chunk);
+            let (first, rows) = (c * chunk * pixels, images * pixels);
+            let mut partial = Array2::<T>::zeros((k, g.filters));
+            let dy = dy_all.slice(s![first..first + rows, ..]);
+            if g.is_pointwise() {
+                let a = ArrayView2::from_shape(
+                    (rows, g.in_c),
+                    &input[first * g.in_c..(first + rows) * g.in_c],
+                )
+                .expect("pointwise input rows");
+                gemm(T::one(), &a.t(), &dy, T::zero(), &mut partial.view_mut());
+            } else {
+                let mut patches = vec![T::zero(); rows * k];
                 for group in 0..g.groups {
+                    g.im2col(input, group, first, &mut patches);
+                    let a = ArrayView2::from_shape((rows, k), &patches).expect("patch matrix");
                     let d = dy.slice(s![.., group * fg..(group + 1) * fg]);
                     let mut p = partial.slice_mut(s![.., group * fg..(group + 1) * fg]);
-                    if g.is_pointwise() {
-                        let a = image
-                            .to_shape((pixels, g.in_c))
-                            .expect("image is contiguous");
-                        gemm(T::one(), &a.t(), &d, T::one(), &mut p);
-                    } else {
-                        g.im2col(&image, group, 0, g.out_h, &mut patches.view_mut());
-                        gemm(T::one(), &patches.t(), &d, T::one(), &mut p);
-                    }
+                    gemm(T::one(), &a.t(), &d, T::zero(), &mut p);
                 }
             }
             partial
@@ -416,7 +439,7 @@ pub fn conv2d_backward<T: Float>(
         .collect();
     let mut total = grad_kernel
         .view_mut()
-        .into_shape_with_order((g.patch_len(), g.filters))
+        .into_shape_with_order((k, g.filters))
         .map_err(|e| KernelError::Geometry(e.to_string()))?;
     total.fill(T::zero());
     for partial in &partials {
@@ -424,22 +447,27 @@ pub fn conv2d_backward<T: Float>(
     }
 
     if let Some(mut grad_input) = grad_input {
-        expect_shape("input gradient", grad_input.shape(), input.shape())?;
-        grad_input
-            .axis_iter_mut(Axis(0))
-            .into_par_iter()
-            .zip(grad_output.axis_iter(Axis(0)).into_par_iter())
-            .for_each(|(mut dx, dy)| {
+        expect_shape(
+            "input gradient",
+            grad_input.shape(),
+            &[n, g.in_h, g.in_w, g.in_c],
+        )?;
+        let image_len = g.in_h * g.in_w * g.in_c;
+        let dx_all = grad_input
+            .as_slice_mut()
+            .ok_or_else(|| KernelError::Geometry("input gradient must be contiguous".into()))?;
+        dx_all
+            .par_chunks_mut(image_len.max(1))
+            .enumerate()
+            .for_each(|(sample, dx)| {
                 dx.fill(T::zero());
-                let dy = dy
-                    .to_shape((pixels, g.filters))
-                    .expect("gradient image is contiguous");
-                let mut dpatches = Array2::<T>::zeros((pixels, g.patch_len()));
+                let dy = dy_all.slice(s![sample * pixels..(sample + 1) * pixels, ..]);
+                let mut dpatches = Array2::<T>::zeros((pixels, k));
                 for group in 0..g.groups {
                     let d = dy.slice(s![.., group * fg..(group + 1) * fg]);
-                    let k = kernel_matrix.slice(s![.., group * fg..(group + 1) * fg]);
-                    gemm(T::one(), &d, &k.t(), T::zero(), &mut dpatches.view_mut());
-                    g.col2im(&dpatches.view(), group, &mut dx);
+                    let w = kernel_matrix.slice(s![.., group * fg..(group + 1) * fg]);
+                    gemm(T::one(), &d, &w.t(), T::zero(), &mut dpatches.view_mut());
+                    g.col2im(dpatches.as_slice().expect("owned matrix"), group, dx);
                 }
             });
     }
