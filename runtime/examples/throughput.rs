@@ -3,7 +3,7 @@
 //!
 //! `cargo run --release -p cnn-runtime --example throughput -- [repeats] [net]`
 
-#[path = "../benches/nets.rs"]
+#[path = "../benches/nets/mod.rs"]
 mod nets;
 
 use cnn_runtime::model::Model;
