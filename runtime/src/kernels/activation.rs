@@ -7,6 +7,7 @@
 
 use crate::Float;
 use ndarray::{ArrayViewD, ArrayViewMutD, Zip};
+use rayon::prelude::*;
 
 /// SELU's constants (Klambauer et al., 2017).
 const SELU_ALPHA: f64 = 1.673_263_242_354_377_3;
@@ -53,7 +54,7 @@ impl Activation {
     }
 
     /// `f(x)` for one value.
-    #[inline]
+    #[inline(always)]
     pub fn apply<T: Float>(self, x: T) -> T {
         let zero = T::zero();
         let one = T::one();
@@ -98,7 +99,7 @@ impl Activation {
     }
 
     /// `f'(x)`, given `x` and `y = f(x)`; `x` is only read when [`Self::needs_input`].
-    #[inline]
+    #[inline(always)]
     pub fn derivative<T: Float>(self, x: T, y: T) -> T {
         let zero = T::zero();
         let one = T::one();
@@ -186,12 +187,102 @@ fn erf<T: Float>(x: T) -> T {
     T::lit(libm::erf(x.to_f64_lossy()))
 }
 
+/// Runs `$body` with `$a` bound to `$activation` as a constant of its variant, so that the
+/// `match` inside [`Activation::apply`] folds away and the loop in `$body` vectorises: one
+/// dispatch per slice instead of one per value.
+macro_rules! dispatch {
+    ($activation:expr, |$a:ident| $body:expr) => {
+        match $activation {
+            Activation::Linear => {
+                let $a = Activation::Linear;
+                $body
+            }
+            Activation::Relu => {
+                let $a = Activation::Relu;
+                $body
+            }
+            Activation::LeakyRelu(slope) => {
+                let $a = Activation::LeakyRelu(slope);
+                $body
+            }
+            Activation::Elu(alpha) => {
+                let $a = Activation::Elu(alpha);
+                $body
+            }
+            Activation::Selu => {
+                let $a = Activation::Selu;
+                $body
+            }
+            Activation::Sigmoid => {
+                let $a = Activation::Sigmoid;
+                $body
+            }
+            Activation::Tanh => {
+                let $a = Activation::Tanh;
+                $body
+            }
+            Activation::Gelu { approximate: true } => {
+                let $a = Activation::Gelu { approximate: true };
+                $body
+            }
+            Activation::Gelu { approximate: false } => {
+                let $a = Activation::Gelu { approximate: false };
+                $body
+            }
+            Activation::Swish => {
+                let $a = Activation::Swish;
+                $body
+            }
+            Activation::Softplus => {
+                let $a = Activation::Softplus;
+                $body
+            }
+            Activation::HardSigmoid => {
+                let $a = Activation::HardSigmoid;
+                $body
+            }
+        }
+    };
+}
+
+/// Values per parallel task of the element-wise loops.
+const CHUNK: usize = 16 * 1024;
+
+/// `values = f(values + bias)`, where `values` holds rows of `bias.len()` values (a block of
+/// a layer's output, still in cache); without a bias, `values = f(values)`.
+pub(crate) fn bias_activation<T: Float>(
+    values: &mut [T],
+    bias: Option<&[T]>,
+    activation: Activation,
+) {
+    match bias {
+        Some(bias) if !bias.is_empty() => dispatch!(activation, |a| {
+            for row in values.chunks_exact_mut(bias.len()) {
+                for (v, &b) in row.iter_mut().zip(bias) {
+                    *v = a.apply(*v + b);
+                }
+            }
+        }),
+        _ if activation == Activation::Linear => {}
+        _ => dispatch!(activation, |a| {
+            for v in values.iter_mut() {
+                *v = a.apply(*v);
+            }
+        }),
+    }
+}
+
 /// `y = f(x)` in place.
 pub fn forward_in_place<T: Float>(activation: Activation, mut x: ArrayViewMutD<T>) {
     if activation == Activation::Linear {
         return;
     }
-    x.par_mapv_inplace(|v| activation.apply(v));
+    match x.as_slice_mut() {
+        Some(values) => values
+            .par_chunks_mut(CHUNK)
+            .for_each(|chunk| bias_activation(chunk, None, activation)),
+        None => x.par_mapv_inplace(|v| activation.apply(v)),
+    }
 }
 
 /// `dx = dy · f'(x)` in place on `dy`, given the output `y` (and the input `x` when
@@ -203,6 +294,18 @@ pub fn backward_in_place<T: Float>(
     mut dy: ArrayViewMutD<T>,
 ) {
     if activation == Activation::Linear {
+        return;
+    }
+    if let (Some(xs), Some(ys), Some(ds)) = (x.as_slice(), y.as_slice(), dy.as_slice_mut()) {
+        ds.par_chunks_mut(CHUNK).enumerate().for_each(|(i, d)| {
+            let range = i * CHUNK..i * CHUNK + d.len();
+            let (xs, ys) = (&xs[range.clone()], &ys[range]);
+            dispatch!(activation, |a| {
+                for ((d, &xv), &yv) in d.iter_mut().zip(xs).zip(ys) {
+                    *d *= a.derivative(xv, yv);
+                }
+            })
+        });
         return;
     }
     Zip::from(&mut dy)

@@ -11,13 +11,13 @@
 //! Depthwise convolution is the grouped case `groups = C`; a 1-D convolution is a 2-D one
 //! on `N × 1 × L × C`.
 
-use super::activation::Activation;
+use super::activation::{bias_activation, Activation};
 use super::gemm::gemm;
 use super::{expect_shape, KernelError, Result};
 use crate::Float;
 use ndarray::{
     s, Array2, ArrayView1, ArrayView2, ArrayView4, ArrayViewMut1, ArrayViewMut2, ArrayViewMut4,
-    Axis, Zip,
+    Axis,
 };
 use rayon::prelude::*;
 
@@ -326,6 +326,7 @@ pub fn conv2d_forward<T: Float>(
         .as_slice_mut()
         .ok_or_else(|| KernelError::Geometry("convolution output must be contiguous".into()))?;
     let (k, fg) = (g.patch_len(), g.group_filters());
+    let bias: Option<Vec<T>> = bias.map(|b| b.to_vec());
     out.par_chunks_mut(PIXELS_PER_TASK * g.filters)
         .enumerate()
         .for_each(|(block, out)| {
@@ -350,26 +351,9 @@ pub fn conv2d_forward<T: Float>(
                     gemm(T::one(), &a, &b, T::zero(), &mut c);
                 }
             }
-            epilogue(&mut out_matrix, bias.as_ref(), activation);
+            bias_activation(out, bias.as_deref(), activation);
         });
     Ok(())
-}
-
-/// Adds the bias and applies the activation to a block of output pixels, while it is hot.
-fn epilogue<T: Float>(
-    block: &mut ArrayViewMut2<T>,
-    bias: Option<&ArrayView1<T>>,
-    activation: Activation,
-) {
-    for mut pixel in block.rows_mut() {
-        match bias {
-            Some(b) => Zip::from(&mut pixel)
-                .and(b)
-                .for_each(|y, &b| *y = activation.apply(*y + b)),
-            None if activation != Activation::Linear => pixel.mapv_inplace(|y| activation.apply(y)),
-            None => {}
-        }
-    }
 }
 
 /// Gradients of a convolution, given `grad_output` = ∂loss/∂(pre-activation output) (apply

@@ -1,11 +1,11 @@
 //! Fully connected layers: `y = activation(x · W + b)` with `x: N × in`, `W: in × out`.
 
-use super::activation::Activation;
+use super::activation::{bias_activation, Activation};
 use super::conv::column_sums;
 use super::gemm::gemm;
 use super::{expect_shape, Result};
 use crate::Float;
-use ndarray::{s, ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2, Axis, Zip};
+use ndarray::{s, ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2, Axis};
 use rayon::prelude::*;
 
 /// Rows (examples) or columns (units) per parallel task.
@@ -27,14 +27,16 @@ pub fn dense_forward<T: Float>(
     if let Some(b) = &bias {
         expect_shape("dense bias", b.shape(), &[units])?;
     }
-    let finish = |mut block: ArrayViewMut2<T>, bias: Option<ArrayView1<T>>| {
+    if !output.is_standard_layout() {
+        return Err(super::KernelError::Geometry(
+            "dense output must be in standard layout".into(),
+        ));
+    }
+    let bias: Option<Vec<T>> = bias.map(|b| b.to_vec());
+    let finish = |mut block: ArrayViewMut2<T>, bias: Option<&[T]>| {
         for mut row in block.rows_mut() {
-            match &bias {
-                Some(b) => Zip::from(&mut row)
-                    .and(b)
-                    .for_each(|y, &b| *y = activation.apply(*y + b)),
-                None => row.mapv_inplace(|y| activation.apply(y)),
-            }
+            let row = row.as_slice_mut().expect("output rows are contiguous");
+            bias_activation(row, bias, activation);
         }
     };
     if n >= BLOCK * 2 || units < BLOCK * 2 {
@@ -46,7 +48,7 @@ pub fn dense_forward<T: Float>(
                 let rows = out.nrows();
                 let x = input.slice(s![i * BLOCK..i * BLOCK + rows, ..]);
                 gemm(T::one(), &x, &kernel, T::zero(), &mut out);
-                finish(out, bias);
+                finish(out, bias.as_deref());
             });
     } else {
         output
@@ -58,7 +60,7 @@ pub fn dense_forward<T: Float>(
                 let range = j * BLOCK..j * BLOCK + cols;
                 let k = kernel.slice(s![.., range.clone()]);
                 gemm(T::one(), &input, &k, T::zero(), &mut out);
-                finish(out, bias.map(|b| b.slice_move(s![range])));
+                finish(out, bias.as_ref().map(|b| &b[range]));
             });
     }
     Ok(())

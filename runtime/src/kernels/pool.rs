@@ -95,7 +95,8 @@ impl Pool2dGeometry {
 }
 
 /// Max pooling. `argmax` (shaped like `output`) receives each maximum's flat `h · W + w`
-/// input position, for backward; the first maximum wins ties, as in PyTorch.
+/// input position, for backward; the first maximum wins ties, as in PyTorch, and a NaN wins
+/// over numbers, so NaNs propagate. `output` and `argmax` must be in standard layout.
 pub fn max_pool2d_forward<T: Float>(
     geometry: &Pool2dGeometry,
     input: ArrayView4<T>,
@@ -105,35 +106,43 @@ pub fn max_pool2d_forward<T: Float>(
     let g = *geometry;
     g.check(input.shape(), output.shape())?;
     expect_shape("pooling argmax", argmax.shape(), output.shape())?;
-    output
-        .axis_iter_mut(Axis(0))
-        .into_par_iter()
-        .zip(argmax.axis_iter_mut(Axis(0)).into_par_iter())
-        .zip(input.axis_iter(Axis(0)).into_par_iter())
-        .for_each(|((mut out, mut arg), image)| {
+    let input = input.as_standard_layout();
+    let input = input.as_slice().expect("standard layout is contiguous");
+    let c = g.channels;
+    let (image_len, out_len) = (g.in_h * g.in_w * c, g.out_h * g.out_w * c);
+    let out = standard(output.as_slice_mut())?;
+    let arg = standard(argmax.as_slice_mut())?;
+    out.par_chunks_mut(out_len.max(1))
+        .zip(arg.par_chunks_mut(out_len.max(1)))
+        .zip(input.par_chunks(image_len.max(1)))
+        .for_each(|((out, arg), image)| {
             for oh in 0..g.out_h {
                 for ow in 0..g.out_w {
                     let (rows, cols) = g.window(oh, ow);
-                    for c in 0..g.channels {
-                        let mut best = T::neg_infinity();
-                        let mut at = 0u32;
-                        for h in rows.clone() {
-                            for w in cols.clone() {
-                                let v = image[[h, w, c]];
-                                // `!(v <= best)` also takes a NaN, so NaNs propagate.
-                                if v > best || (v.is_nan() && !best.is_nan()) {
-                                    best = v;
-                                    at = (h * g.in_w + w) as u32;
+                    let at = (oh * g.out_w + ow) * c;
+                    let (best, best_at) = (&mut out[at..at + c], &mut arg[at..at + c]);
+                    best.fill(T::neg_infinity());
+                    best_at.fill(0);
+                    for h in rows {
+                        for w in cols.clone() {
+                            let position = (h * g.in_w + w) as u32;
+                            let cell = &image[(h * g.in_w + w) * c..][..c];
+                            for ((b, a), &v) in best.iter_mut().zip(best_at.iter_mut()).zip(cell) {
+                                if v > *b || (v.is_nan() && !b.is_nan()) {
+                                    *b = v;
+                                    *a = position;
                                 }
                             }
                         }
-                        out[[oh, ow, c]] = best;
-                        arg[[oh, ow, c]] = at;
                     }
                 }
             }
         });
     Ok(())
+}
+
+fn standard<T>(slice: Option<&mut [T]>) -> Result<&mut [T]> {
+    slice.ok_or_else(|| KernelError::Geometry("pooling outputs must be in standard layout".into()))
 }
 
 /// Routes each output gradient to the input position that was the maximum.
@@ -146,19 +155,23 @@ pub fn max_pool2d_backward<T: Float>(
     let g = *geometry;
     g.check(grad_input.shape(), grad_output.shape())?;
     expect_shape("pooling argmax", argmax.shape(), grad_output.shape())?;
-    grad_input
-        .axis_iter_mut(Axis(0))
-        .into_par_iter()
-        .zip(grad_output.axis_iter(Axis(0)).into_par_iter())
-        .zip(argmax.axis_iter(Axis(0)).into_par_iter())
-        .for_each(|((mut dx, dy), arg)| {
+    let c = g.channels;
+    let (image_len, out_len) = (g.in_h * g.in_w * c, g.out_h * g.out_w * c);
+    let argmax = argmax.as_standard_layout();
+    let argmax = argmax.as_slice().expect("standard layout is contiguous");
+    let grad_output = grad_output.as_standard_layout();
+    let grad_output = grad_output
+        .as_slice()
+        .expect("standard layout is contiguous");
+    let dx = standard(grad_input.as_slice_mut())?;
+    dx.par_chunks_mut(image_len.max(1))
+        .zip(grad_output.par_chunks(out_len.max(1)))
+        .zip(argmax.par_chunks(out_len.max(1)))
+        .for_each(|((dx, dy), arg)| {
             dx.fill(T::zero());
-            for oh in 0..g.out_h {
-                for ow in 0..g.out_w {
-                    for c in 0..g.channels {
-                        let at = arg[[oh, ow, c]] as usize;
-                        dx[[at / g.in_w, at % g.in_w, c]] += dy[[oh, ow, c]];
-                    }
+            for (dy, arg) in dy.chunks_exact(c).zip(arg.chunks_exact(c)) {
+                for (ch, (&d, &at)) in dy.iter().zip(arg).enumerate() {
+                    dx[at as usize * c + ch] += d;
                 }
             }
         });
