@@ -327,9 +327,11 @@ pub fn conv2d_forward<T: Float>(
         .ok_or_else(|| KernelError::Geometry("convolution output must be contiguous".into()))?;
     let (k, fg) = (g.patch_len(), g.group_filters());
     let bias: Option<Vec<T>> = bias.map(|b| b.to_vec());
+    // Each worker reuses one patch buffer: a fresh megabyte per block would be mapped and
+    // unmapped by the allocator every time, and page faults serialise the threads.
     out.par_chunks_mut(PIXELS_PER_TASK * g.filters)
         .enumerate()
-        .for_each(|(block, out)| {
+        .for_each_init(Vec::new, |patches, (block, out)| {
             let first = block * PIXELS_PER_TASK;
             let rows = out.len() / g.filters;
             let mut out_matrix =
@@ -342,10 +344,10 @@ pub fn conv2d_forward<T: Float>(
                 .expect("pointwise input rows");
                 gemm(T::one(), &a, &kernel.view(), T::zero(), &mut out_matrix);
             } else {
-                let mut patches = vec![T::zero(); rows * k];
+                patches.resize(rows * k, T::zero());
                 for group in 0..g.groups {
-                    g.im2col(input, group, first, &mut patches);
-                    let a = ArrayView2::from_shape((rows, k), &patches).expect("patch matrix");
+                    g.im2col(input, group, first, patches);
+                    let a = ArrayView2::from_shape((rows, k), &patches[..]).expect("patch matrix");
                     let b = kernel.slice(s![.., group * fg..(group + 1) * fg]);
                     let mut c = out_matrix.slice_mut(s![.., group * fg..(group + 1) * fg]);
                     gemm(T::one(), &a, &b, T::zero(), &mut c);
@@ -396,7 +398,7 @@ pub fn conv2d_backward<T: Float>(
     let chunk = g.images_per_partial().clamp(1, n.max(1));
     let partials: Vec<Array2<T>> = (0..n.div_ceil(chunk))
         .into_par_iter()
-        .map(|c| {
+        .map_init(Vec::new, |patches, c| {
             let images = chunk.min(n - c * chunk);
             let (first, rows) = (c * chunk * pixels, images * pixels);
             let mut partial = Array2::<T>::zeros((k, g.filters));
@@ -409,10 +411,10 @@ pub fn conv2d_backward<T: Float>(
                 .expect("pointwise input rows");
                 gemm(T::one(), &a.t(), &dy, T::zero(), &mut partial.view_mut());
             } else {
-                let mut patches = vec![T::zero(); rows * k];
+                patches.resize(rows * k, T::zero());
                 for group in 0..g.groups {
-                    g.im2col(input, group, first, &mut patches);
-                    let a = ArrayView2::from_shape((rows, k), &patches).expect("patch matrix");
+                    g.im2col(input, group, first, patches);
+                    let a = ArrayView2::from_shape((rows, k), &patches[..]).expect("patch matrix");
                     let d = dy.slice(s![.., group * fg..(group + 1) * fg]);
                     let mut p = partial.slice_mut(s![.., group * fg..(group + 1) * fg]);
                     gemm(T::one(), &a.t(), &d, T::zero(), &mut p);
@@ -443,17 +445,19 @@ pub fn conv2d_backward<T: Float>(
         dx_all
             .par_chunks_mut(image_len.max(1))
             .enumerate()
-            .for_each(|(sample, dx)| {
-                dx.fill(T::zero());
-                let dy = dy_all.slice(s![sample * pixels..(sample + 1) * pixels, ..]);
-                let mut dpatches = Array2::<T>::zeros((pixels, k));
-                for group in 0..g.groups {
-                    let d = dy.slice(s![.., group * fg..(group + 1) * fg]);
-                    let w = kernel_matrix.slice(s![.., group * fg..(group + 1) * fg]);
-                    gemm(T::one(), &d, &w.t(), T::zero(), &mut dpatches.view_mut());
-                    g.col2im(dpatches.as_slice().expect("owned matrix"), group, dx);
-                }
-            });
+            .for_each_init(
+                || Array2::<T>::zeros((pixels, k)),
+                |dpatches, (sample, dx)| {
+                    dx.fill(T::zero());
+                    let dy = dy_all.slice(s![sample * pixels..(sample + 1) * pixels, ..]);
+                    for group in 0..g.groups {
+                        let d = dy.slice(s![.., group * fg..(group + 1) * fg]);
+                        let w = kernel_matrix.slice(s![.., group * fg..(group + 1) * fg]);
+                        gemm(T::one(), &d, &w.t(), T::zero(), &mut dpatches.view_mut());
+                        g.col2im(dpatches.as_slice().expect("owned matrix"), group, dx);
+                    }
+                },
+            );
     }
     Ok(())
 }
