@@ -13,7 +13,7 @@
 
 use super::activation::{bias_activation, Activation};
 use super::gemm::gemm;
-use super::{expect_shape, KernelError, Result};
+use super::{expect_shape, min_items, KernelError, Result};
 use crate::Float;
 use ndarray::{
     s, Array2, ArrayView1, ArrayView2, ArrayView4, ArrayViewMut1, ArrayViewMut2, ArrayViewMut4,
@@ -269,6 +269,51 @@ impl Conv2dGeometry {
         }
     }
 
+    /// For a stride-1, ungrouped convolution whose padding is within the kernel's reach, the
+    /// geometry and kernel of the convolution that computes its input gradient: over `dY`,
+    /// with the kernel flipped in space and its channels and filters swapped
+    /// (`k'[i, j, f, c] = k[kh − 1 − i, kw − 1 − j, c, f]`) and padding `(kh − 1)·dh − pad`.
+    fn transposed<T: Float>(
+        &self,
+        kernel: &ArrayView4<T>,
+    ) -> Option<(Conv2dGeometry, ndarray::Array4<T>)> {
+        let reach_h = (self.kernel_h - 1) * self.dilation_h;
+        let reach_w = (self.kernel_w - 1) * self.dilation_w;
+        let p = self.padding;
+        if self.stride_h != 1
+            || self.stride_w != 1
+            || self.groups != 1
+            || p.top > reach_h
+            || p.bottom > reach_h
+            || p.left > reach_w
+            || p.right > reach_w
+        {
+            return None;
+        }
+        let padding = Padding2d {
+            top: reach_h - p.top,
+            bottom: reach_h - p.bottom,
+            left: reach_w - p.left,
+            right: reach_w - p.right,
+        };
+        let geometry = Conv2dGeometry::new(
+            [self.out_h, self.out_w, self.filters],
+            self.in_c,
+            [self.kernel_h, self.kernel_w],
+            [1, 1],
+            [self.dilation_h, self.dilation_w],
+            padding,
+            1,
+        )
+        .ok()?;
+        let (kh, kw) = (self.kernel_h, self.kernel_w);
+        let flipped =
+            ndarray::Array4::from_shape_fn((kh, kw, self.filters, self.in_c), |(i, j, f, c)| {
+                kernel[[kh - 1 - i, kw - 1 - j, c, f]]
+            });
+        (geometry.out_h == self.in_h && geometry.out_w == self.in_w).then_some((geometry, flipped))
+    }
+
     /// Images whose kernel gradients are summed into one partial: as many as keep the patch
     /// matrix near 4 M values. It depends only on the shapes, so the order of the sum does
     /// not depend on the thread count.
@@ -331,6 +376,7 @@ pub fn conv2d_forward<T: Float>(
     // unmapped by the allocator every time, and page faults serialise the threads.
     out.par_chunks_mut(PIXELS_PER_TASK * g.filters)
         .enumerate()
+        .with_min_len(min_items(PIXELS_PER_TASK * k * g.filters))
         .for_each_init(Vec::new, |patches, (block, out)| {
             let first = block * PIXELS_PER_TASK;
             let rows = out.len() / g.filters;
@@ -438,6 +484,23 @@ pub fn conv2d_backward<T: Float>(
             grad_input.shape(),
             &[n, g.in_h, g.in_w, g.in_c],
         )?;
+        if let Some((transposed, flipped)) = g.transposed(&kernel) {
+            // dX is the full correlation of dY with the flipped kernel: the forward kernel,
+            // with its long `kh·kw·F` reduction, instead of a short one and a scatter.
+            let dy = ArrayView4::from_shape(
+                (n, g.out_h, g.out_w, g.filters),
+                dy_all.as_slice().expect("contiguous"),
+            )
+            .expect("gradient images");
+            return conv2d_forward(
+                &transposed,
+                dy,
+                flipped.view(),
+                None,
+                Activation::Linear,
+                grad_input,
+            );
+        }
         let image_len = g.in_h * g.in_w * g.in_c;
         let dx_all = grad_input
             .as_slice_mut()
@@ -445,6 +508,7 @@ pub fn conv2d_backward<T: Float>(
         dx_all
             .par_chunks_mut(image_len.max(1))
             .enumerate()
+            .with_min_len(min_items(pixels * k * g.filters))
             .for_each_init(
                 || Array2::<T>::zeros((pixels, k)),
                 |dpatches, (sample, dx)| {

@@ -3,7 +3,7 @@
 use super::activation::{bias_activation, Activation};
 use super::conv::column_sums;
 use super::gemm::gemm;
-use super::{expect_shape, Result};
+use super::{expect_shape, min_items, Result};
 use crate::Float;
 use ndarray::{s, ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2, Axis};
 use rayon::prelude::*;
@@ -44,6 +44,7 @@ pub fn dense_forward<T: Float>(
             .axis_chunks_iter_mut(Axis(0), BLOCK)
             .into_par_iter()
             .enumerate()
+            .with_min_len(min_items(BLOCK * input.ncols() * units))
             .for_each(|(i, mut out)| {
                 let rows = out.nrows();
                 let x = input.slice(s![i * BLOCK..i * BLOCK + rows, ..]);
@@ -55,6 +56,7 @@ pub fn dense_forward<T: Float>(
             .axis_chunks_iter_mut(Axis(1), BLOCK)
             .into_par_iter()
             .enumerate()
+            .with_min_len(min_items(n * input.ncols() * BLOCK))
             .for_each(|(j, mut out)| {
                 let cols = out.ncols();
                 let range = j * BLOCK..j * BLOCK + cols;
@@ -85,6 +87,7 @@ pub fn dense_backward<T: Float>(
         .axis_chunks_iter_mut(Axis(1), BLOCK)
         .into_par_iter()
         .enumerate()
+        .with_min_len(min_items(n * input.ncols() * BLOCK))
         .for_each(|(j, mut dk)| {
             let cols = dk.ncols();
             let dy = grad_output.slice(s![.., j * BLOCK..j * BLOCK + cols]);
@@ -100,6 +103,7 @@ pub fn dense_backward<T: Float>(
             .axis_chunks_iter_mut(Axis(0), BLOCK)
             .into_par_iter()
             .enumerate()
+            .with_min_len(min_items(BLOCK * units * input.ncols()))
             .for_each(|(i, mut dx)| {
                 let rows = dx.nrows();
                 let dy = grad_output.slice(s![i * BLOCK..i * BLOCK + rows, ..]);

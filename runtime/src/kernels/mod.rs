@@ -15,6 +15,16 @@ pub mod shape_ops;
 
 pub use activation::Activation;
 
+/// Work (multiply-accumulates, or comparable element operations) below which a parallel
+/// task is not split off: waking another thread costs microseconds, which small layers at
+/// batch 1 would otherwise pay many times over.
+pub(crate) const MIN_TASK_WORK: usize = 1 << 18;
+
+/// The fewest items of `work_per_item` that one parallel task takes.
+pub(crate) fn min_items(work_per_item: usize) -> usize {
+    (MIN_TASK_WORK / work_per_item.max(1)).max(1)
+}
+
 /// A kernel was called with shapes that do not fit together.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KernelError {

@@ -5,7 +5,7 @@
 //! window when it is true (PyTorch's default for explicit padding).
 
 use super::conv::Padding2d;
-use super::{expect_shape, KernelError, Result};
+use super::{expect_shape, min_items, KernelError, Result};
 use crate::Float;
 use ndarray::{ArrayView2, ArrayView4, ArrayViewMut2, ArrayViewMut4, Axis};
 use rayon::prelude::*;
@@ -115,6 +115,7 @@ pub fn max_pool2d_forward<T: Float>(
     out.par_chunks_mut(out_len.max(1))
         .zip(arg.par_chunks_mut(out_len.max(1)))
         .zip(input.par_chunks(image_len.max(1)))
+        .with_min_len(min_items(out_len * g.pool_h * g.pool_w))
         .for_each(|((out, arg), image)| {
             for oh in 0..g.out_h {
                 for ow in 0..g.out_w {
@@ -167,6 +168,7 @@ pub fn max_pool2d_backward<T: Float>(
     dx.par_chunks_mut(image_len.max(1))
         .zip(grad_output.par_chunks(out_len.max(1)))
         .zip(argmax.par_chunks(out_len.max(1)))
+        .with_min_len(min_items(image_len + out_len))
         .for_each(|((dx, dy), arg)| {
             dx.fill(T::zero());
             for (dy, arg) in dy.chunks_exact(c).zip(arg.chunks_exact(c)) {
