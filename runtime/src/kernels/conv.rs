@@ -193,24 +193,31 @@ impl Conv2dGeometry {
     fn im2col<T: Float>(&self, input: &[T], group: usize, first: usize, patches: &mut [T]) {
         let (cg, k) = (self.group_channels(), self.patch_len());
         let image_len = self.in_h * self.in_w * self.in_c;
+        let row_len = self.in_w * self.in_c;
         let per_image = self.pixels();
-        for (row, patch) in patches.chunks_exact_mut(k).enumerate() {
-            let p = first + row;
-            let (n, r) = (p / per_image, p % per_image);
-            let (oh, ow) = (r / self.out_w, r % self.out_w);
+        // The pixel's image and position advance with the rows, without a division per row.
+        let (mut n, r) = (first / per_image, first % per_image);
+        let (mut oh, mut ow) = (r / self.out_w, r % self.out_w);
+        let contiguous_rows = self.dilation_w == 1 && self.groups == 1;
+        let run = self.kernel_w * cg;
+        for patch in patches.chunks_exact_mut(k) {
             let image = &input[n * image_len..(n + 1) * image_len];
-            for i in 0..self.kernel_h {
+            let w0 = (ow * self.stride_w) as isize - self.padding.left as isize;
+            let inside_w =
+                w0 >= 0 && w0 as usize + (self.kernel_w - 1) * self.dilation_w < self.in_w;
+            for (i, taps) in patch.chunks_exact_mut(run).enumerate() {
                 let ih =
                     (oh * self.stride_h + i * self.dilation_h) as isize - self.padding.top as isize;
-                let taps = &mut patch[i * self.kernel_w * cg..(i + 1) * self.kernel_w * cg];
                 if ih < 0 || ih as usize >= self.in_h {
                     taps.fill(T::zero());
                     continue;
                 }
-                let row = &image[ih as usize * self.in_w * self.in_c..][..self.in_w * self.in_c];
-                let w0 = (ow * self.stride_w) as isize - self.padding.left as isize;
-                if self.dilation_w == 1 && self.groups == 1 {
-                    // The taps of one kernel row are one contiguous run of the input row.
+                let row = &image[ih as usize * row_len..][..row_len];
+                if contiguous_rows && inside_w {
+                    // The common case: the kernel row lies inside the input row, one run.
+                    let start = w0 as usize * cg;
+                    copy(taps, &row[start..start + run]);
+                } else if contiguous_rows {
                     let first = (-w0).clamp(0, self.kernel_w as isize) as usize;
                     let last = (self.in_w as isize - w0)
                         .clamp(first as isize, self.kernel_w as isize)
@@ -224,17 +231,25 @@ impl Conv2dGeometry {
                             &row[start..start + (last - first) * cg],
                         );
                     }
-                    continue;
-                }
-                for j in 0..self.kernel_w {
-                    let iw = w0 + (j * self.dilation_w) as isize;
-                    let dst = &mut taps[j * cg..(j + 1) * cg];
-                    if iw < 0 || iw as usize >= self.in_w {
-                        dst.fill(T::zero());
-                    } else {
-                        let at = iw as usize * self.in_c + group * cg;
-                        copy(dst, &row[at..at + cg]);
+                } else {
+                    for (j, dst) in taps.chunks_exact_mut(cg).enumerate() {
+                        let iw = w0 + (j * self.dilation_w) as isize;
+                        if iw < 0 || iw as usize >= self.in_w {
+                            dst.fill(T::zero());
+                        } else {
+                            let at = iw as usize * self.in_c + group * cg;
+                            copy(dst, &row[at..at + cg]);
+                        }
                     }
+                }
+            }
+            ow += 1;
+            if ow == self.out_w {
+                ow = 0;
+                oh += 1;
+                if oh == self.out_h {
+                    oh = 0;
+                    n += 1;
                 }
             }
         }
