@@ -249,26 +249,27 @@ macro_rules! dispatch {
 const CHUNK: usize = 16 * 1024;
 
 /// `values = f(values + bias)`, where `values` holds rows of `bias.len()` values (a block of
-/// a layer's output, still in cache); without a bias, `values = f(values)`.
+/// a layer's output, still in cache); without a bias, `values = f(values)`. The bias goes in
+/// row by row, then the activation runs over the whole block in one loop, which vectorises
+/// even when rows are a few values long.
 pub(crate) fn bias_activation<T: Float>(
     values: &mut [T],
     bias: Option<&[T]>,
     activation: Activation,
 ) {
-    match bias {
-        Some(bias) if !bias.is_empty() => dispatch!(activation, |a| {
-            for row in values.chunks_exact_mut(bias.len()) {
-                for (v, &b) in row.iter_mut().zip(bias) {
-                    *v = a.apply(*v + b);
-                }
+    if let Some(bias) = bias.filter(|b| !b.is_empty()) {
+        for row in values.chunks_exact_mut(bias.len()) {
+            for (v, &b) in row.iter_mut().zip(bias) {
+                *v += b;
             }
-        }),
-        _ if activation == Activation::Linear => {}
-        _ => dispatch!(activation, |a| {
+        }
+    }
+    if activation != Activation::Linear {
+        dispatch!(activation, |a| {
             for v in values.iter_mut() {
                 *v = a.apply(*v);
             }
-        }),
+        })
     }
 }
 

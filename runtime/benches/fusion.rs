@@ -1,0 +1,169 @@
+//! What fusing the bias and activation into the convolution's and dense layer's epilogue
+//! buys: the fused kernel against the same product followed by separate passes that add the
+//! bias and apply the activation over the whole output, as a framework with one kernel per
+//! operator does. Single-threaded, so the numbers compare memory traffic, not scheduling.
+
+use cnn_runtime::kernels::activation::{forward_in_place, Activation};
+use cnn_runtime::kernels::conv::{conv2d_forward, Conv2dGeometry, Padding2d};
+use cnn_runtime::kernels::dense::dense_forward;
+use criterion::{criterion_group, criterion_main, Criterion};
+use ndarray::{Array1, Array2, Array4, Axis};
+
+fn conv_case(
+    c: &mut Criterion,
+    name: &str,
+    input: [usize; 3],
+    filters: usize,
+    kernel: usize,
+    pad: usize,
+    batch: usize,
+    activation: Activation,
+) {
+    let padding = Padding2d {
+        top: pad,
+        bottom: pad,
+        left: pad,
+        right: pad,
+    };
+    let g =
+        Conv2dGeometry::new(input, filters, [kernel, kernel], [1, 1], [1, 1], padding, 1).unwrap();
+    let x = Array4::from_shape_fn((batch, input[0], input[1], input[2]), |(a, b, c, d)| {
+        ((a + 3 * b + 5 * c + 7 * d) % 17) as f32 / 17.0 - 0.5
+    });
+    let k = Array4::from_shape_fn((kernel, kernel, input[2], filters), |(a, b, c, d)| {
+        ((a + b + 2 * c + 3 * d) % 13) as f32 / 13.0 - 0.5
+    });
+    let bias = Array1::from_shape_fn(filters, |f| f as f32 * 0.01);
+    let mut y = Array4::<f32>::zeros((batch, g.out_h, g.out_w, filters));
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
+    let mut group = c.benchmark_group(format!("fusion/{name}"));
+    group.bench_function("fused", |b| {
+        pool.install(|| {
+            b.iter(|| {
+                conv2d_forward(
+                    &g,
+                    x.view(),
+                    k.view(),
+                    Some(bias.view()),
+                    activation,
+                    y.view_mut(),
+                )
+                .unwrap()
+            })
+        })
+    });
+    group.bench_function("separate_passes", |b| {
+        pool.install(|| {
+            b.iter(|| {
+                conv2d_forward(
+                    &g,
+                    x.view(),
+                    k.view(),
+                    None,
+                    Activation::Linear,
+                    y.view_mut(),
+                )
+                .unwrap();
+                y += &bias;
+                forward_in_place(activation, y.view_mut().into_dyn());
+            })
+        })
+    });
+    group.finish();
+}
+
+fn dense_case(
+    c: &mut Criterion,
+    name: &str,
+    inputs: usize,
+    units: usize,
+    batch: usize,
+    activation: Activation,
+) {
+    let x = Array2::from_shape_fn((batch, inputs), |(a, b)| {
+        ((a + 3 * b) % 17) as f32 / 17.0 - 0.5
+    });
+    let k = Array2::from_shape_fn((inputs, units), |(a, b)| {
+        ((2 * a + b) % 13) as f32 / 13.0 - 0.5
+    });
+    let bias = Array1::from_shape_fn(units, |f| f as f32 * 0.01);
+    let mut y = Array2::<f32>::zeros((batch, units));
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
+    let mut group = c.benchmark_group(format!("fusion/{name}"));
+    group.bench_function("fused", |b| {
+        pool.install(|| {
+            b.iter(|| {
+                dense_forward(
+                    x.view(),
+                    k.view(),
+                    Some(bias.view()),
+                    activation,
+                    y.view_mut(),
+                )
+                .unwrap()
+            })
+        })
+    });
+    group.bench_function("separate_passes", |b| {
+        pool.install(|| {
+            b.iter(|| {
+                dense_forward(x.view(), k.view(), None, Activation::Linear, y.view_mut()).unwrap();
+                for mut row in y.axis_iter_mut(Axis(0)) {
+                    row += &bias;
+                }
+                forward_in_place(activation, y.view_mut().into_dyn());
+            })
+        })
+    });
+    group.finish();
+}
+
+fn fusion(c: &mut Criterion) {
+    conv_case(
+        c,
+        "lenet5_conv1_tanh_b64",
+        [32, 32, 1],
+        6,
+        5,
+        0,
+        64,
+        Activation::Tanh,
+    );
+    conv_case(
+        c,
+        "mnist_conv1_relu_b64",
+        [28, 28, 1],
+        3,
+        3,
+        0,
+        64,
+        Activation::Relu,
+    );
+    conv_case(
+        c,
+        "vgg_conv_relu_b4",
+        [56, 56, 64],
+        64,
+        3,
+        1,
+        4,
+        Activation::Relu,
+    );
+    dense_case(
+        c,
+        "lenet5_dense_400x120_tanh_b64",
+        400,
+        120,
+        64,
+        Activation::Tanh,
+    );
+}
+
+criterion_group!(benches, fusion);
+criterion_main!(benches);
