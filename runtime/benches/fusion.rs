@@ -9,16 +9,21 @@ use cnn_runtime::kernels::dense::dense_forward;
 use criterion::{criterion_group, criterion_main, Criterion};
 use ndarray::{Array1, Array2, Array4, Axis};
 
-fn conv_case(
-    c: &mut Criterion,
-    name: &str,
+/// A convolution to time: input `[h, w, c]`, filters, square kernel, padding on every side.
+struct ConvCase {
     input: [usize; 3],
     filters: usize,
     kernel: usize,
     pad: usize,
-    batch: usize,
-    activation: Activation,
-) {
+}
+
+fn conv_case(c: &mut Criterion, name: &str, case: ConvCase, batch: usize, activation: Activation) {
+    let ConvCase {
+        input,
+        filters,
+        kernel,
+        pad,
+    } = case;
     let padding = Padding2d {
         top: pad,
         bottom: pad,
@@ -125,36 +130,27 @@ fn dense_case(
 }
 
 fn fusion(c: &mut Criterion) {
-    conv_case(
-        c,
-        "lenet5_conv1_tanh_b64",
-        [32, 32, 1],
-        6,
-        5,
-        0,
-        64,
-        Activation::Tanh,
-    );
-    conv_case(
-        c,
-        "mnist_conv1_relu_b64",
-        [28, 28, 1],
-        3,
-        3,
-        0,
-        64,
-        Activation::Relu,
-    );
-    conv_case(
-        c,
-        "vgg_conv_relu_b4",
-        [56, 56, 64],
-        64,
-        3,
-        1,
-        4,
-        Activation::Relu,
-    );
+    let lenet = ConvCase {
+        input: [32, 32, 1],
+        filters: 6,
+        kernel: 5,
+        pad: 0,
+    };
+    conv_case(c, "lenet5_conv1_tanh_b64", lenet, 64, Activation::Tanh);
+    let mnist = ConvCase {
+        input: [28, 28, 1],
+        filters: 3,
+        kernel: 3,
+        pad: 0,
+    };
+    conv_case(c, "mnist_conv1_relu_b64", mnist, 64, Activation::Relu);
+    let vgg = ConvCase {
+        input: [56, 56, 64],
+        filters: 64,
+        kernel: 3,
+        pad: 1,
+    };
+    conv_case(c, "vgg_conv_relu_b4", vgg, 4, Activation::Relu);
     dense_case(
         c,
         "lenet5_dense_400x120_tanh_b64",

@@ -5,8 +5,9 @@
 //! into the kernel's epilogue when its derivative can be taken from the output; GELU and
 //! swish keep the pre-activation instead.
 
-use super::{as_image, batched, single, single_shape, Layer, Param};
-use crate::kernels::activation::{backward_in_place, forward_in_place, Activation};
+use super::weights::{FusedActivation, Weights};
+use super::{as_image, batched, fixed, fixed_mut, single, single_shape, Layer, Param};
+use crate::kernels::activation::Activation;
 use crate::kernels::conv::{conv2d_backward, conv2d_forward, Conv2dGeometry, Padding2d};
 use crate::kernels::{KernelError, Result};
 use crate::Float;
@@ -17,13 +18,8 @@ pub struct Conv2d<T> {
     geometry: Conv2dGeometry,
     /// Whether examples are sequences (`L × C`) rather than images.
     sequence: bool,
-    activation: Activation,
-    kernel: ArrayD<T>,
-    bias: Option<ArrayD<T>>,
-    kernel_grad: ArrayD<T>,
-    bias_grad: Option<ArrayD<T>>,
-    /// The pre-activation output, kept only for activations that need it.
-    preactivation: Option<ArrayD<T>>,
+    weights: Weights<T>,
+    activation: FusedActivation<T>,
 }
 
 /// How a convolution slides, pads and activates; `Default` is Keras' defaults with no
@@ -89,12 +85,8 @@ impl<T: Float> Conv2d<T> {
         Ok(Conv2d {
             geometry,
             sequence,
-            activation,
-            kernel_grad: ArrayD::zeros(kernel.raw_dim()),
-            bias_grad: bias.as_ref().map(|b| ArrayD::zeros(b.raw_dim())),
-            kernel,
-            bias,
-            preactivation: None,
+            weights: Weights::new(kernel, bias),
+            activation: FusedActivation::new(activation),
         })
     }
 
@@ -119,33 +111,26 @@ impl<T: Float> Layer<T> for Conv2d<T> {
         let g = self.geometry;
         let n = x.shape()[0];
         let mut y = Array4::<T>::zeros((n, g.out_h, g.out_w, g.filters));
-        let kernel = self
-            .kernel
-            .view()
-            .into_dimensionality::<Ix4>()
-            .map_err(|e| KernelError::Geometry(e.to_string()))?;
-        let bias = match &self.bias {
-            Some(b) => Some(
-                b.view()
-                    .into_dimensionality::<Ix1>()
-                    .map_err(|e| KernelError::Geometry(e.to_string()))?,
-            ),
-            None => None,
-        };
-        let fused = if self.activation.needs_input() {
-            Activation::Linear
-        } else {
-            self.activation
-        };
-        conv2d_forward(&g, x, kernel, bias, fused, y.view_mut())?;
+        let kernel = fixed::<_, Ix4>(self.weights.kernel.view())?;
+        let bias = self
+            .weights
+            .bias
+            .as_ref()
+            .map(|b| fixed::<_, Ix1>(b.view()))
+            .transpose()?;
+        conv2d_forward(
+            &g,
+            x,
+            kernel,
+            bias,
+            self.activation.in_epilogue(),
+            y.view_mut(),
+        )?;
         let mut y = y
             .into_dyn()
             .into_shape_with_order(batched(n, &self.example_shape()))
             .map_err(|e| KernelError::Geometry(e.to_string()))?;
-        if self.activation.needs_input() {
-            self.preactivation = Some(y.clone());
-            forward_in_place(self.activation, y.view_mut());
-        }
+        self.activation.finish(&mut y);
         Ok(y)
     }
 
@@ -157,39 +142,25 @@ impl<T: Float> Layer<T> for Conv2d<T> {
     ) -> Result<Vec<ArrayD<T>>> {
         let input = single(inputs)?;
         let x = as_image(input)?;
-        let mut dy = grad_output.clone();
-        let pre = self.preactivation.as_ref().unwrap_or(output);
-        backward_in_place(self.activation, pre.view(), output.view(), dy.view_mut());
-        let dy4 = as_image(&dy)?;
+        let dy = self.activation.backward(output, grad_output);
         let mut dx = ArrayD::<T>::zeros(input.raw_dim());
-        let dx_dims = x.dim();
         let dx4 = dx
             .view_mut()
-            .into_shape_with_order(dx_dims)
+            .into_shape_with_order(x.dim())
             .map_err(|e| KernelError::Geometry(e.to_string()))?;
-        let kernel = self
-            .kernel
-            .view()
-            .into_dimensionality::<Ix4>()
-            .map_err(|e| KernelError::Geometry(e.to_string()))?;
-        let kernel_grad = self
-            .kernel_grad
-            .view_mut()
-            .into_dimensionality::<Ix4>()
-            .map_err(|e| KernelError::Geometry(e.to_string()))?;
-        let bias_grad = match &mut self.bias_grad {
-            Some(b) => Some(
-                b.view_mut()
-                    .into_dimensionality::<Ix1>()
-                    .map_err(|e| KernelError::Geometry(e.to_string()))?,
-            ),
-            None => None,
-        };
+        let w = &mut self.weights;
+        let kernel = fixed::<_, Ix4>(w.kernel.view())?;
+        let kernel_grad = fixed_mut::<_, Ix4>(w.kernel_grad.view_mut())?;
+        let bias_grad = w
+            .bias_grad
+            .as_mut()
+            .map(|b| fixed_mut::<_, Ix1>(b.view_mut()))
+            .transpose()?;
         conv2d_backward(
             &self.geometry,
             x,
             kernel,
-            dy4,
+            as_image(&dy)?,
             Some(dx4),
             kernel_grad,
             bias_grad,
@@ -198,20 +169,6 @@ impl<T: Float> Layer<T> for Conv2d<T> {
     }
 
     fn params(&mut self) -> Vec<Param<'_, T>> {
-        let mut params = vec![Param {
-            name: "kernel",
-            value: &mut self.kernel,
-            grad: &mut self.kernel_grad,
-            trainable: true,
-        }];
-        if let (Some(value), Some(grad)) = (self.bias.as_mut(), self.bias_grad.as_mut()) {
-            params.push(Param {
-                name: "bias",
-                value,
-                grad,
-                trainable: true,
-            });
-        }
-        params
+        self.weights.params()
     }
 }

@@ -1,19 +1,16 @@
 //! `dense`: `y = f(x · W + b)` on flat examples.
 
-use super::{single, single_shape, Layer, Param};
-use crate::kernels::activation::{backward_in_place, forward_in_place, Activation};
+use super::weights::{FusedActivation, Weights};
+use super::{fixed, fixed_mut, single, single_shape, Layer, Param};
+use crate::kernels::activation::Activation;
 use crate::kernels::dense::{dense_backward, dense_forward};
 use crate::kernels::{expect_shape, KernelError, Result};
 use crate::Float;
 use ndarray::{Array2, ArrayD, Ix1, Ix2};
 
 pub struct Dense<T> {
-    activation: Activation,
-    kernel: ArrayD<T>,
-    bias: Option<ArrayD<T>>,
-    kernel_grad: ArrayD<T>,
-    bias_grad: Option<ArrayD<T>>,
-    preactivation: Option<ArrayD<T>>,
+    weights: Weights<T>,
+    activation: FusedActivation<T>,
 }
 
 fn err(e: impl ToString) -> KernelError {
@@ -30,17 +27,13 @@ impl<T: Float> Dense<T> {
             expect_shape("dense bias", b.shape(), &[kernel.shape()[1]])?;
         }
         Ok(Dense {
-            activation,
-            kernel_grad: ArrayD::zeros(kernel.raw_dim()),
-            bias_grad: bias.as_ref().map(|b| ArrayD::zeros(b.raw_dim())),
-            kernel,
-            bias,
-            preactivation: None,
+            weights: Weights::new(kernel, bias),
+            activation: FusedActivation::new(activation),
         })
     }
 
     fn units(&self) -> usize {
-        self.kernel.shape()[1]
+        self.weights.kernel.shape()[1]
     }
 }
 
@@ -49,37 +42,24 @@ impl<T: Float> Layer<T> for Dense<T> {
         expect_shape(
             "dense input",
             single_shape(inputs)?,
-            &[self.kernel.shape()[0]],
+            &[self.weights.kernel.shape()[0]],
         )?;
         Ok(vec![self.units()])
     }
 
     fn forward(&mut self, inputs: &[&ArrayD<T>], _training: bool) -> Result<ArrayD<T>> {
-        let x = single(inputs)?
-            .view()
-            .into_dimensionality::<Ix2>()
-            .map_err(err)?;
+        let x = fixed::<_, Ix2>(single(inputs)?.view())?;
         let mut y = Array2::<T>::zeros((x.nrows(), self.units()));
-        let bias = match &self.bias {
-            Some(b) => Some(b.view().into_dimensionality::<Ix1>().map_err(err)?),
-            None => None,
-        };
-        let fused = if self.activation.needs_input() {
-            Activation::Linear
-        } else {
-            self.activation
-        };
-        let kernel = self
-            .kernel
-            .view()
-            .into_dimensionality::<Ix2>()
-            .map_err(err)?;
-        dense_forward(x, kernel, bias, fused, y.view_mut())?;
+        let kernel = fixed::<_, Ix2>(self.weights.kernel.view())?;
+        let bias = self
+            .weights
+            .bias
+            .as_ref()
+            .map(|b| fixed::<_, Ix1>(b.view()))
+            .transpose()?;
+        dense_forward(x, kernel, bias, self.activation.in_epilogue(), y.view_mut())?;
         let mut y = y.into_dyn();
-        if self.activation.needs_input() {
-            self.preactivation = Some(y.clone());
-            forward_in_place(self.activation, y.view_mut());
-        }
+        self.activation.finish(&mut y);
         Ok(y)
     }
 
@@ -89,53 +69,23 @@ impl<T: Float> Layer<T> for Dense<T> {
         output: &ArrayD<T>,
         grad_output: &ArrayD<T>,
     ) -> Result<Vec<ArrayD<T>>> {
-        let input = single(inputs)?;
-        let x = input.view().into_dimensionality::<Ix2>().map_err(err)?;
-        let mut dy = grad_output.clone();
-        let pre = self.preactivation.as_ref().unwrap_or(output);
-        backward_in_place(self.activation, pre.view(), output.view(), dy.view_mut());
-        let dy = dy.into_dimensionality::<Ix2>().map_err(err)?;
+        let x = fixed::<_, Ix2>(single(inputs)?.view())?;
+        let dy = self.activation.backward(output, grad_output);
+        let dy = fixed::<_, Ix2>(dy.view())?;
         let mut dx = Array2::<T>::zeros(x.raw_dim());
-        let kernel = self
-            .kernel
-            .view()
-            .into_dimensionality::<Ix2>()
-            .map_err(err)?;
-        let kernel_grad = self
-            .kernel_grad
-            .view_mut()
-            .into_dimensionality::<Ix2>()
-            .map_err(err)?;
-        let bias_grad = match &mut self.bias_grad {
-            Some(b) => Some(b.view_mut().into_dimensionality::<Ix1>().map_err(err)?),
-            None => None,
-        };
-        dense_backward(
-            x,
-            kernel,
-            dy.view(),
-            Some(dx.view_mut()),
-            kernel_grad,
-            bias_grad,
-        )?;
+        let w = &mut self.weights;
+        let kernel = fixed::<_, Ix2>(w.kernel.view())?;
+        let kernel_grad = fixed_mut::<_, Ix2>(w.kernel_grad.view_mut())?;
+        let bias_grad = w
+            .bias_grad
+            .as_mut()
+            .map(|b| fixed_mut::<_, Ix1>(b.view_mut()))
+            .transpose()?;
+        dense_backward(x, kernel, dy, Some(dx.view_mut()), kernel_grad, bias_grad)?;
         Ok(vec![dx.into_dyn()])
     }
 
     fn params(&mut self) -> Vec<Param<'_, T>> {
-        let mut params = vec![Param {
-            name: "kernel",
-            value: &mut self.kernel,
-            grad: &mut self.kernel_grad,
-            trainable: true,
-        }];
-        if let (Some(value), Some(grad)) = (self.bias.as_mut(), self.bias_grad.as_mut()) {
-            params.push(Param {
-                name: "bias",
-                value,
-                grad,
-                trainable: true,
-            });
-        }
-        params
+        self.weights.params()
     }
 }

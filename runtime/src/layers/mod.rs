@@ -17,6 +17,7 @@ mod gaussian_noise;
 mod global_pool;
 mod pool;
 mod prelu;
+mod weights;
 mod zero_padding;
 
 pub use activation::{ActivationLayer, Softmax};
@@ -117,5 +118,21 @@ pub(crate) fn as_image<T: Float>(x: &ArrayD<T>) -> Result<ndarray::ArrayView4<'_
     };
     x.view()
         .into_shape_with_order(dims)
+        .map_err(|e| KernelError::Geometry(e.to_string()))
+}
+
+/// A dynamic-rank view as a fixed-rank one, or a shape error.
+pub(crate) fn fixed<T, D: ndarray::Dimension>(
+    view: ndarray::ArrayViewD<'_, T>,
+) -> Result<ndarray::ArrayView<'_, T, D>> {
+    view.into_dimensionality::<D>()
+        .map_err(|e| KernelError::Geometry(e.to_string()))
+}
+
+/// A mutable dynamic-rank view as a fixed-rank one, or a shape error.
+pub(crate) fn fixed_mut<T, D: ndarray::Dimension>(
+    view: ndarray::ArrayViewMutD<'_, T>,
+) -> Result<ndarray::ArrayViewMut<'_, T, D>> {
+    view.into_dimensionality::<D>()
         .map_err(|e| KernelError::Geometry(e.to_string()))
 }
