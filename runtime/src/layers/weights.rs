@@ -5,6 +5,7 @@ use super::Param;
 use crate::kernels::activation::{backward_in_place, forward_in_place, Activation};
 use crate::Float;
 use ndarray::ArrayD;
+use std::borrow::Cow;
 
 /// A kernel and an optional bias, with the gradients of the last backward pass.
 pub(crate) struct Weights<T> {
@@ -76,8 +77,15 @@ impl<T: Float> FusedActivation<T> {
         }
     }
 
-    /// `∂L/∂(pre-activation)` from `∂L/∂output`.
-    pub fn backward(&self, output: &ArrayD<T>, grad_output: &ArrayD<T>) -> ArrayD<T> {
+    /// `∂L/∂(pre-activation)` from `∂L/∂output` (borrowed as it is for a linear layer).
+    pub fn backward<'a>(
+        &self,
+        output: &ArrayD<T>,
+        grad_output: &'a ArrayD<T>,
+    ) -> Cow<'a, ArrayD<T>> {
+        if self.activation == Activation::Linear {
+            return Cow::Borrowed(grad_output);
+        }
         let mut grad = grad_output.clone();
         let input = self.preactivation.as_ref().unwrap_or(output);
         backward_in_place(
@@ -86,6 +94,6 @@ impl<T: Float> FusedActivation<T> {
             output.view(),
             grad.view_mut(),
         );
-        grad
+        Cow::Owned(grad)
     }
 }
