@@ -345,6 +345,10 @@ fn copy<T: Copy>(dst: &mut [T], src: &[T]) {
     }
 }
 
+/// How many partial kernel gradients a batch is split into at least (when it has that many
+/// images).
+const PARTIALS: usize = 8;
+
 /// Output pixels (across the batch) per parallel task in forward: enough rows to keep a
 /// matrix product efficient, few enough to spread over the cores.
 const PIXELS_PER_TASK: usize = 512;
@@ -456,7 +460,12 @@ pub fn conv2d_backward<T: Float>(
     }
 
     // Kernel gradient: Σ Pᵀ · dY over fixed chunks of images, then over chunks in order.
-    let chunk = g.images_per_partial().clamp(1, n.max(1));
+    // At least eight partials when there are eight images, so the sum spreads over the
+    // cores; like the patch budget, this depends only on the shapes.
+    let chunk = g
+        .images_per_partial()
+        .min(n.div_ceil(PARTIALS))
+        .clamp(1, n.max(1));
     let partials: Vec<Array2<T>> = (0..n.div_ceil(chunk))
         .into_par_iter()
         .map_init(Vec::new, |patches, c| {
