@@ -274,3 +274,72 @@ fn wrong_shapes_are_errors() {
     )
     .is_err());
 }
+
+#[test]
+fn kept_patches_give_the_same_gradients() {
+    use cnn_runtime::kernels::conv::{
+        conv2d_backward_with_patches, conv2d_forward_keeping_patches,
+    };
+    for case in CASES.iter().filter(|c| c.6 == 1) {
+        let g = geometry(case);
+        let n = 3;
+        let x = random_f32((n, g.in_h, g.in_w, g.in_c), 70);
+        let k = random_f32((g.kernel_h, g.kernel_w, g.group_channels(), g.filters), 71);
+        let dy = random_f32((n, g.out_h, g.out_w, g.filters), 72);
+        let mut y = Array4::<f32>::zeros((n, g.out_h, g.out_w, g.filters));
+        let mut y_plain = y.clone();
+        let mut patches = Vec::new();
+        let kept = conv2d_forward_keeping_patches(
+            &g,
+            x.view(),
+            k.view(),
+            None,
+            Activation::Linear,
+            y.view_mut(),
+            &mut patches,
+        )
+        .unwrap();
+        conv2d_forward(
+            &g,
+            x.view(),
+            k.view(),
+            None,
+            Activation::Linear,
+            y_plain.view_mut(),
+        )
+        .unwrap();
+        assert_eq!(y, y_plain, "{case:?}: keeping patches changed the output");
+        let gradients = |patches: Option<&[f32]>| {
+            let mut dx = Array4::<f32>::zeros(x.raw_dim());
+            let mut dk = Array4::<f32>::zeros(k.raw_dim());
+            conv2d_backward_with_patches(
+                &g,
+                x.view(),
+                k.view(),
+                dy.view(),
+                Some(dx.view_mut()),
+                dk.view_mut(),
+                None,
+                patches,
+            )
+            .unwrap();
+            (dx, dk)
+        };
+        assert_eq!(
+            gradients(kept.then_some(patches.as_slice())),
+            gradients(None),
+            "{case:?}"
+        );
+        assert!(conv2d_backward_with_patches(
+            &g,
+            x.view(),
+            k.view(),
+            dy.view(),
+            None,
+            Array4::zeros(k.raw_dim()).view_mut(),
+            None,
+            Some(&[0.0f32; 3])
+        )
+        .is_err());
+    }
+}

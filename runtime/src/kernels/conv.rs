@@ -183,6 +183,10 @@ impl Conv2dGeometry {
     }
 
     /// Output pixels of one image.
+    pub fn pixels_per_image(&self) -> usize {
+        self.pixels()
+    }
+
     fn pixels(&self) -> usize {
         self.out_h * self.out_w
     }
@@ -369,7 +373,50 @@ pub fn conv2d_forward<T: Float>(
     kernel: ArrayView4<T>,
     bias: Option<ArrayView1<T>>,
     activation: Activation,
+    output: ArrayViewMut4<T>,
+) -> Result<()> {
+    forward(geometry, input, kernel, bias, activation, output, None)
+}
+
+/// [`conv2d_forward`] that also leaves the whole patch matrix (`N·OH·OW × kh·kw·C`) in
+/// `patches`, for [`conv2d_backward_with_patches`] to reuse instead of building it again.
+/// Returns whether it did: only ungrouped convolutions that need a patch matrix keep one.
+pub fn conv2d_forward_keeping_patches<T: Float>(
+    geometry: &Conv2dGeometry,
+    input: ArrayView4<T>,
+    kernel: ArrayView4<T>,
+    bias: Option<ArrayView1<T>>,
+    activation: Activation,
+    output: ArrayViewMut4<T>,
+    patches: &mut Vec<T>,
+) -> Result<bool> {
+    let keep = geometry.groups == 1 && !geometry.is_pointwise();
+    if keep {
+        let n = input.shape().first().copied().unwrap_or(0);
+        patches.resize(n * geometry.pixels() * geometry.patch_len(), T::zero());
+        forward(
+            geometry,
+            input,
+            kernel,
+            bias,
+            activation,
+            output,
+            Some(patches),
+        )?;
+    } else {
+        forward(geometry, input, kernel, bias, activation, output, None)?;
+    }
+    Ok(keep)
+}
+
+fn forward<T: Float>(
+    geometry: &Conv2dGeometry,
+    input: ArrayView4<T>,
+    kernel: ArrayView4<T>,
+    bias: Option<ArrayView1<T>>,
+    activation: Activation,
     mut output: ArrayViewMut4<T>,
+    kept: Option<&mut [T]>,
 ) -> Result<()> {
     let g = *geometry;
     g.check(
@@ -391,35 +438,44 @@ pub fn conv2d_forward<T: Float>(
         .ok_or_else(|| KernelError::Geometry("convolution output must be contiguous".into()))?;
     let (k, fg) = (g.patch_len(), g.group_filters());
     let bias: Option<Vec<T>> = bias.map(|b| b.to_vec());
-    // Each worker reuses one patch buffer: a fresh megabyte per block would be mapped and
-    // unmapped by the allocator every time, and page faults serialise the threads.
-    out.par_chunks_mut(PIXELS_PER_TASK * g.filters)
-        .enumerate()
-        .with_min_len(min_items(PIXELS_PER_TASK * k * g.filters))
-        .for_each_init(Vec::new, |patches, (block, out)| {
-            let first = block * PIXELS_PER_TASK;
-            let rows = out.len() / g.filters;
-            let mut out_matrix =
-                ArrayViewMut2::from_shape((rows, g.filters), out).expect("blocks are whole rows");
-            if g.is_pointwise() {
-                let a = ArrayView2::from_shape(
-                    (rows, g.in_c),
-                    &input[first * g.in_c..(first + rows) * g.in_c],
-                )
-                .expect("pointwise input rows");
-                gemm(T::one(), &a, &kernel.view(), T::zero(), &mut out_matrix);
-            } else {
-                patches.resize(rows * k, T::zero());
-                for group in 0..g.groups {
-                    g.im2col(input, group, first, patches);
-                    let a = ArrayView2::from_shape((rows, k), &patches[..]).expect("patch matrix");
-                    let b = kernel.slice(s![.., group * fg..(group + 1) * fg]);
-                    let mut c = out_matrix.slice_mut(s![.., group * fg..(group + 1) * fg]);
-                    gemm(T::one(), &a, &b, T::zero(), &mut c);
-                }
+    let block = |patches: &mut [T], first: usize, out: &mut [T]| {
+        let rows = out.len() / g.filters;
+        let mut out_matrix =
+            ArrayViewMut2::from_shape((rows, g.filters), &mut *out).expect("blocks are whole rows");
+        if g.is_pointwise() {
+            let a = ArrayView2::from_shape(
+                (rows, g.in_c),
+                &input[first * g.in_c..(first + rows) * g.in_c],
+            )
+            .expect("pointwise input rows");
+            gemm(T::one(), &a, &kernel.view(), T::zero(), &mut out_matrix);
+        } else {
+            for group in 0..g.groups {
+                g.im2col(input, group, first, patches);
+                let a = ArrayView2::from_shape((rows, k), &*patches).expect("patch matrix");
+                let b = kernel.slice(s![.., group * fg..(group + 1) * fg]);
+                let mut c = out_matrix.slice_mut(s![.., group * fg..(group + 1) * fg]);
+                gemm(T::one(), &a, &b, T::zero(), &mut c);
             }
-            bias_activation(out, bias.as_deref(), activation);
-        });
+        }
+        bias_activation(out, bias.as_deref(), activation);
+    };
+    let tasks = out
+        .par_chunks_mut(PIXELS_PER_TASK * g.filters)
+        .enumerate()
+        .with_min_len(min_items(PIXELS_PER_TASK * k * g.filters));
+    match kept {
+        // Each block builds its patches in its own part of the kept matrix.
+        Some(kept) => tasks
+            .zip(kept.par_chunks_mut(PIXELS_PER_TASK * k))
+            .for_each(|((index, out), patches)| block(patches, index * PIXELS_PER_TASK, out)),
+        // Each worker reuses one patch buffer: a fresh megabyte per block would be mapped
+        // and unmapped by the allocator every time, and page faults serialise the threads.
+        None => tasks.for_each_init(Vec::new, |patches, (index, out)| {
+            patches.resize(out.len() / g.filters * k, T::zero());
+            block(patches, index * PIXELS_PER_TASK, out)
+        }),
+    }
     Ok(())
 }
 
@@ -433,9 +489,47 @@ pub fn conv2d_backward<T: Float>(
     kernel: ArrayView4<T>,
     grad_output: ArrayView4<T>,
     grad_input: Option<ArrayViewMut4<T>>,
-    mut grad_kernel: ArrayViewMut4<T>,
+    grad_kernel: ArrayViewMut4<T>,
     grad_bias: Option<ArrayViewMut1<T>>,
 ) -> Result<()> {
+    conv2d_backward_with_patches(
+        geometry,
+        input,
+        kernel,
+        grad_output,
+        grad_input,
+        grad_kernel,
+        grad_bias,
+        None,
+    )
+}
+
+/// [`conv2d_backward`], reusing the patch matrix that [`conv2d_forward_keeping_patches`]
+/// kept for this input (`None`: build it again).
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_backward_with_patches<T: Float>(
+    geometry: &Conv2dGeometry,
+    input: ArrayView4<T>,
+    kernel: ArrayView4<T>,
+    grad_output: ArrayView4<T>,
+    grad_input: Option<ArrayViewMut4<T>>,
+    mut grad_kernel: ArrayViewMut4<T>,
+    grad_bias: Option<ArrayViewMut1<T>>,
+    patches: Option<&[T]>,
+) -> Result<()> {
+    let n_images = input.shape().first().copied().unwrap_or(0);
+    let whole = n_images * geometry.pixels() * geometry.patch_len();
+    let kept = match patches {
+        Some(p) if p.len() == whole && geometry.groups == 1 => Some(p),
+        Some(p) => {
+            return Err(KernelError::Shape {
+                what: "kept patch matrix",
+                expected: vec![whole],
+                got: vec![p.len()],
+            })
+        }
+        None => None,
+    };
     let g = *geometry;
     let n = g.check(
         "convolution output gradient",
@@ -479,6 +573,10 @@ pub fn conv2d_backward<T: Float>(
                     &input[first * g.in_c..(first + rows) * g.in_c],
                 )
                 .expect("pointwise input rows");
+                gemm(T::one(), &a.t(), &dy, T::zero(), &mut partial.view_mut());
+            } else if let Some(kept) = kept {
+                let a = ArrayView2::from_shape((rows, k), &kept[first * k..(first + rows) * k])
+                    .expect("kept patches");
                 gemm(T::one(), &a.t(), &dy, T::zero(), &mut partial.view_mut());
             } else {
                 patches.resize(rows * k, T::zero());

@@ -8,7 +8,10 @@
 use super::weights::{FusedActivation, Weights};
 use super::{as_image, batched, fixed, fixed_mut, single, single_shape, Layer, Param};
 use crate::kernels::activation::Activation;
-use crate::kernels::conv::{conv2d_backward, conv2d_forward, Conv2dGeometry, Padding2d};
+use crate::kernels::conv::{
+    conv2d_backward_with_patches, conv2d_forward, conv2d_forward_keeping_patches, Conv2dGeometry,
+    Padding2d,
+};
 use crate::kernels::{KernelError, Result};
 use crate::Float;
 use ndarray::{Array4, ArrayD, Ix1, Ix4};
@@ -20,7 +23,14 @@ pub struct Conv2d<T> {
     sequence: bool,
     weights: Weights<T>,
     activation: FusedActivation<T>,
+    /// The last training forward's patch matrix, which the kernel gradient reuses.
+    patches: Vec<T>,
+    patches_kept: bool,
 }
+
+/// The largest patch matrix a layer keeps between forward and backward (64 MiB of f32);
+/// beyond it, backward builds the matrix again rather than hold the memory.
+const MAX_KEPT_PATCHES: usize = 16 << 20;
 
 /// How a convolution slides, pads and activates; `Default` is Keras' defaults with no
 /// padding.
@@ -87,6 +97,8 @@ impl<T: Float> Conv2d<T> {
             sequence,
             weights: Weights::new(kernel, bias),
             activation: FusedActivation::new(activation),
+            patches: Vec::new(),
+            patches_kept: false,
         })
     }
 
@@ -106,7 +118,7 @@ impl<T: Float> Layer<T> for Conv2d<T> {
         Ok(self.example_shape())
     }
 
-    fn forward(&mut self, inputs: &[&ArrayD<T>], _training: bool) -> Result<ArrayD<T>> {
+    fn forward(&mut self, inputs: &[&ArrayD<T>], training: bool) -> Result<ArrayD<T>> {
         let x = as_image(single(inputs)?)?;
         let g = self.geometry;
         let n = x.shape()[0];
@@ -118,14 +130,22 @@ impl<T: Float> Layer<T> for Conv2d<T> {
             .as_ref()
             .map(|b| fixed::<_, Ix1>(b.view()))
             .transpose()?;
-        conv2d_forward(
-            &g,
-            x,
-            kernel,
-            bias,
-            self.activation.in_epilogue(),
-            y.view_mut(),
-        )?;
+        let activation = self.activation.in_epilogue();
+        self.patches_kept = false;
+        if training && n * g.pixels_per_image() * g.patch_len() <= MAX_KEPT_PATCHES {
+            let patches = &mut self.patches;
+            self.patches_kept = conv2d_forward_keeping_patches(
+                &g,
+                x,
+                kernel,
+                bias,
+                activation,
+                y.view_mut(),
+                patches,
+            )?;
+        } else {
+            conv2d_forward(&g, x, kernel, bias, activation, y.view_mut())?;
+        }
         let mut y = y
             .into_dyn()
             .into_shape_with_order(batched(n, &self.example_shape()))
@@ -156,14 +176,17 @@ impl<T: Float> Layer<T> for Conv2d<T> {
             .as_mut()
             .map(|b| fixed_mut::<_, Ix1>(b.view_mut()))
             .transpose()?;
-        conv2d_backward(
+        let patches = self.patches_kept.then_some(self.patches.as_slice());
+        let dy4 = as_image(&dy)?;
+        conv2d_backward_with_patches(
             &self.geometry,
             x,
             kernel,
-            as_image(&dy)?,
+            dy4,
             Some(dx4),
             kernel_grad,
             bias_grad,
+            patches,
         )?;
         Ok(vec![dx])
     }
