@@ -308,7 +308,13 @@ fn kept_patches_give_the_same_gradients() {
             y_plain.view_mut(),
         )
         .unwrap();
-        assert_eq!(y, y_plain, "{case:?}: keeping patches changed the output");
+        // Small layers run forward without a patch matrix, summing in another order.
+        let (a, b) = (y.mapv(f64::from), y_plain.mapv(f64::from));
+        let error = max_relative_error(a.as_slice().unwrap(), b.as_slice().unwrap());
+        assert!(
+            error < 1e-5,
+            "{case:?}: keeping patches changed the output by {error}"
+        );
         let gradients = |patches: Option<&[f32]>| {
             let mut dx = Array4::<f32>::zeros(x.raw_dim());
             let mut dk = Array4::<f32>::zeros(k.raw_dim());

@@ -333,6 +333,23 @@ impl Conv2dGeometry {
         (geometry.out_h == self.in_h && geometry.out_w == self.in_w).then_some((geometry, flipped))
     }
 
+    /// Whether [`direct_small`] handles this convolution: unpadded, stride 1, ungrouped,
+    /// undilated, with few channels and filters, where a patch matrix costs more to build
+    /// than the product saves.
+    fn is_small_direct(&self) -> bool {
+        self.padding == Padding2d::default()
+            && [
+                self.stride_h,
+                self.stride_w,
+                self.dilation_h,
+                self.dilation_w,
+                self.groups,
+            ] == [1; 5]
+            && self.in_c <= 8
+            && self.filters <= 16
+            && !self.is_pointwise()
+    }
+
     /// Images whose kernel gradients are summed into one partial: as many as keep the patch
     /// matrix near 4 M values. It depends only on the shapes, so the order of the sum does
     /// not depend on the thread count.
@@ -438,6 +455,17 @@ fn forward<T: Float>(
         .ok_or_else(|| KernelError::Geometry("convolution output must be contiguous".into()))?;
     let (k, fg) = (g.patch_len(), g.group_filters());
     let bias: Option<Vec<T>> = bias.map(|b| b.to_vec());
+    if kept.is_none() && g.is_small_direct() {
+        direct_small(
+            &g,
+            input,
+            kernel.as_slice().expect("kernel is contiguous"),
+            bias.as_deref(),
+            activation,
+            out,
+        );
+        return Ok(());
+    }
     let block = |patches: &mut [T], first: usize, out: &mut [T]| {
         let rows = out.len() / g.filters;
         let mut out_matrix =
@@ -646,6 +674,63 @@ pub fn conv2d_backward_with_patches<T: Float>(
             );
     }
     Ok(())
+}
+
+/// A direct convolution for small layers (see [`Conv2dGeometry::is_small_direct`]): each
+/// image is turned to channels-first, then every output row of every filter accumulates
+/// `k[i, j, c, f] · x[c, oh + i, j..j + OW]` in a loop along the row, which vectorises, and
+/// the rows are written back channels-last with the bias and activation. The order of the sum
+/// over taps is fixed, so results do not depend on the thread count.
+fn direct_small<T: Float>(
+    g: &Conv2dGeometry,
+    input: &[T],
+    kernel: &[T],
+    bias: Option<&[T]>,
+    activation: Activation,
+    out: &mut [T],
+) {
+    let (h, w, c, f) = (g.in_h, g.in_w, g.in_c, g.filters);
+    let (oh_n, ow_n) = (g.out_h, g.out_w);
+    let image_len = h * w * c;
+    let out_len = oh_n * ow_n * f;
+    out.par_chunks_mut(out_len)
+        .zip(input.par_chunks(image_len))
+        .with_min_len(min_items(g.macs()))
+        .for_each_init(
+            || (Vec::new(), Vec::new()),
+            |(planes, row), (out, image)| {
+                planes.resize(image_len, T::zero());
+                for (pixel, values) in image.chunks_exact(c).enumerate() {
+                    for (ch, &v) in values.iter().enumerate() {
+                        planes[ch * h * w + pixel] = v;
+                    }
+                }
+                row.resize(ow_n, T::zero());
+                for filter in 0..f {
+                    let b = bias.map_or(T::zero(), |b| b[filter]);
+                    for oh in 0..oh_n {
+                        row.fill(b);
+                        for i in 0..g.kernel_h {
+                            for j in 0..g.kernel_w {
+                                for ch in 0..c {
+                                    let weight =
+                                        kernel[((i * g.kernel_w + j) * c + ch) * f + filter];
+                                    let start = ch * h * w + (oh + i) * w + j;
+                                    let src = &planes[start..start + ow_n];
+                                    for (acc, &x) in row.iter_mut().zip(src) {
+                                        *acc += weight * x;
+                                    }
+                                }
+                            }
+                        }
+                        for (ow, &v) in row.iter().enumerate() {
+                            out[(oh * ow_n + ow) * f + filter] = v;
+                        }
+                    }
+                }
+                bias_activation(out, None, activation);
+            },
+        );
 }
 
 /// `sums[j] = Σ_i matrix[i, j]`, in row order, parallel over column blocks.
