@@ -345,8 +345,8 @@ impl Conv2dGeometry {
                 self.dilation_w,
                 self.groups,
             ] == [1; 5]
-            && self.in_c <= 8
-            && self.filters <= 16
+            && self.in_c <= 4
+            && self.filters <= DIRECT_MAX_FILTERS
             && !self.is_pointwise()
     }
 
@@ -365,6 +365,11 @@ fn copy<T: Copy>(dst: &mut [T], src: &[T]) {
         *d = *s;
     }
 }
+
+/// The most filters for which [`direct_small`] beats a patch matrix and a product: with
+/// more, the product fills its vector lanes with filters and wins (measured on LeNet-5 and the
+/// lecture's MNIST CNN).
+const DIRECT_MAX_FILTERS: usize = 4;
 
 /// How many partial kernel gradients a batch is split into at least (when it has that many
 /// images).
