@@ -36,6 +36,12 @@ pub fn softmax_rows<T: Float>(
     Ok(())
 }
 
+/// `ln Σ exp(z)`, shifted by the maximum so that it cannot overflow.
+fn log_sum_exp<T: Float>(z: ArrayView1<T>) -> T {
+    let max = z.iter().cloned().fold(T::neg_infinity(), T::max);
+    z.iter().map(|&v| (v - max).exp()).sum::<T>().ln() + max
+}
+
 /// Backward of a standalone softmax: `dz = p ⊙ (dp − Σ dp ⊙ p)` per row.
 pub fn softmax_rows_backward<T: Float>(
     probabilities: ArrayView2<T>,
@@ -81,8 +87,7 @@ pub fn softmax_cross_entropy<T: Float>(
         .zip(targets.rows())
         .zip(grad.rows_mut())
     {
-        let max = z.iter().cloned().fold(T::neg_infinity(), T::max);
-        let log_sum = z.iter().map(|&v| (v - max).exp()).sum::<T>().ln() + max;
+        let log_sum = log_sum_exp(z);
         total += Zip::from(&z)
             .and(&y)
             .fold(T::zero(), |acc, &z, &y| acc + y * (log_sum - z));
@@ -111,8 +116,7 @@ pub fn sparse_softmax_cross_entropy<T: Float>(
     softmax_rows(logits, grad.view_mut())?;
     let mut total = T::zero();
     for ((z, &label), mut g) in logits.rows().into_iter().zip(labels).zip(grad.rows_mut()) {
-        let max = z.iter().cloned().fold(T::neg_infinity(), T::max);
-        let log_sum = z.iter().map(|&v| (v - max).exp()).sum::<T>().ln() + max;
+        let log_sum = log_sum_exp(z);
         total += log_sum - z[label];
         g[label] -= T::one();
         g.mapv_inplace(|v| v / n);

@@ -1,7 +1,7 @@
 //! `batch_normalization` over the last axis: batch statistics in training (updating the
 //! moving ones), moving statistics at inference.
 
-use super::{single, single_shape, Layer, Param};
+use super::{fixed, fixed_mut, single, single_shape, Layer, Param};
 use crate::kernels::norm::*;
 use crate::kernels::{expect_shape, KernelError, Result};
 use crate::Float;
@@ -81,23 +81,11 @@ impl<T: Float> Layer<T> for BatchNorm<T> {
         let c = self.channels();
         let rows = x.len() / c.max(1);
         let y2 = y.view_mut().into_shape_with_order((rows, c)).map_err(err)?;
-        let gamma = self
-            .gamma
-            .view()
-            .into_dimensionality::<Ix1>()
-            .map_err(err)?;
-        let beta = self.beta.view().into_dimensionality::<Ix1>().map_err(err)?;
+        let gamma = fixed::<_, Ix1>(self.gamma.view())?;
+        let beta = fixed::<_, Ix1>(self.beta.view())?;
         if training {
-            let mean = self
-                .moving_mean
-                .view_mut()
-                .into_dimensionality::<Ix1>()
-                .map_err(err)?;
-            let variance = self
-                .moving_variance
-                .view_mut()
-                .into_dimensionality::<Ix1>()
-                .map_err(err)?;
+            let mean = fixed_mut::<_, Ix1>(self.moving_mean.view_mut())?;
+            let variance = fixed_mut::<_, Ix1>(self.moving_variance.view_mut())?;
             let x2 = x.view().into_shape_with_order((rows, c)).map_err(err)?;
             self.cache = Some(batch_norm_train_forward(
                 x2,
@@ -110,16 +98,8 @@ impl<T: Float> Layer<T> for BatchNorm<T> {
                 y2,
             )?);
         } else {
-            let mean = self
-                .moving_mean
-                .view()
-                .into_dimensionality::<Ix1>()
-                .map_err(err)?;
-            let variance = self
-                .moving_variance
-                .view()
-                .into_dimensionality::<Ix1>()
-                .map_err(err)?;
+            let mean = fixed::<_, Ix1>(self.moving_mean.view())?;
+            let variance = fixed::<_, Ix1>(self.moving_variance.view())?;
             batch_norm_inference_forward(
                 self.rows(x)?,
                 gamma,
@@ -151,21 +131,9 @@ impl<T: Float> Layer<T> for BatchNorm<T> {
             .view()
             .into_shape_with_order((rows, c))
             .map_err(err)?;
-        let gamma = self
-            .gamma
-            .view()
-            .into_dimensionality::<Ix1>()
-            .map_err(err)?;
-        let dgamma = self
-            .gamma_grad
-            .view_mut()
-            .into_dimensionality::<Ix1>()
-            .map_err(err)?;
-        let dbeta = self
-            .beta_grad
-            .view_mut()
-            .into_dimensionality::<Ix1>()
-            .map_err(err)?;
+        let gamma = fixed::<_, Ix1>(self.gamma.view())?;
+        let dgamma = fixed_mut::<_, Ix1>(self.gamma_grad.view_mut())?;
+        let dbeta = fixed_mut::<_, Ix1>(self.beta_grad.view_mut())?;
         match &self.cache {
             Some(cache) => batch_norm_train_backward(cache, gamma, dy, dx2, dgamma, dbeta)?,
             None => {
@@ -173,16 +141,8 @@ impl<T: Float> Layer<T> for BatchNorm<T> {
                     .view()
                     .into_shape_with_order((rows, c))
                     .map_err(err)?;
-                let mean = self
-                    .moving_mean
-                    .view()
-                    .into_dimensionality::<Ix1>()
-                    .map_err(err)?;
-                let variance = self
-                    .moving_variance
-                    .view()
-                    .into_dimensionality::<Ix1>()
-                    .map_err(err)?;
+                let mean = fixed::<_, Ix1>(self.moving_mean.view())?;
+                let variance = fixed::<_, Ix1>(self.moving_variance.view())?;
                 batch_norm_inference_backward(
                     x,
                     gamma,
