@@ -534,9 +534,17 @@ fn padding_concat_add_and_prelu_gradients() {
     let a = random((2, 3, 4, 2), 42);
     let b = random((2, 3, 4, 3), 43);
     let mut joined = Array4::zeros((2, 3, 4, 5));
-    concat_channels_forward(&[a.view(), b.view()], joined.view_mut()).unwrap();
+    concat_channels_forward(
+        &[a.view().into_dyn(), b.view().into_dyn()],
+        joined.view_mut().into_dyn(),
+    )
+    .unwrap();
     let (mut da, mut db) = (Array4::zeros(a.raw_dim()), Array4::zeros(b.raw_dim()));
-    concat_channels_backward(joined.view(), &mut [da.view_mut(), db.view_mut()]).unwrap();
+    concat_channels_backward(
+        joined.view().into_dyn(),
+        &mut [da.view_mut().into_dyn(), db.view_mut().into_dyn()],
+    )
+    .unwrap();
     assert_eq!(
         (da, db),
         (a.clone(), b.clone()),

@@ -253,3 +253,48 @@ fn layers_that_do_not_fit_are_errors() {
         .forward(ArrayD::zeros(IxDyn(&[1, 3, 3, 1])), false)
         .is_err());
 }
+
+#[test]
+fn batch_norm_without_center_or_scale_has_keras_parameters() {
+    let mut plain = BatchNorm::<f32>::new(3, 1e-3, 0.99, false, false);
+    let names: Vec<&str> = Layer::<f32>::params(&mut plain)
+        .iter()
+        .map(|p| p.name)
+        .collect();
+    assert_eq!(names, ["moving_mean", "moving_variance"]);
+    let mut full = BatchNorm::<f32>::new(3, 1e-3, 0.99, true, true);
+    let names: Vec<&str> = Layer::<f32>::params(&mut full)
+        .iter()
+        .map(|p| p.name)
+        .collect();
+    assert_eq!(names, ["gamma", "beta", "moving_mean", "moving_variance"]);
+}
+
+#[test]
+fn concatenate_joins_flat_vectors_too() {
+    let mut model = Model::<f64>::new(&[4]);
+    let input = Model::<f64>::INPUT;
+    let left = model
+        .add(
+            "dense_1",
+            Dense::new(tensor(&[4, 2], 30, 1.0), None, Activation::Linear).unwrap(),
+            &[input],
+        )
+        .unwrap();
+    let right = model
+        .add(
+            "dense_2",
+            Dense::new(tensor(&[4, 3], 31, 1.0), None, Activation::Linear).unwrap(),
+            &[input],
+        )
+        .unwrap();
+    model
+        .add("concatenate_1", Concatenate, &[left, right])
+        .unwrap();
+    assert_eq!(model.output_shape(), &[5]);
+    let x: ArrayD<f64> = tensor(&[2, 4], 32, 1.0);
+    let y = model.forward(x, true).unwrap().clone();
+    assert_eq!(y.shape(), &[2, 5]);
+    let dx = model.backward(ArrayD::ones(y.raw_dim())).unwrap();
+    assert_eq!(dx.shape(), &[2, 4]);
+}

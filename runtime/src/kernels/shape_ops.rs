@@ -4,7 +4,7 @@
 use super::conv::Padding2d;
 use super::{expect_shape, KernelError, Result};
 use crate::Float;
-use ndarray::{s, ArrayView4, ArrayViewD, ArrayViewMut4, ArrayViewMutD, Axis, Zip};
+use ndarray::{s, ArrayView4, ArrayViewD, ArrayViewMut4, ArrayViewMutD, Axis, Slice, Zip};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
@@ -24,42 +24,59 @@ pub fn add_forward<T: Float>(inputs: &[ArrayViewD<T>], mut output: ArrayViewMutD
     Ok(())
 }
 
-/// Joins NHWC tensors along channels, in input order.
+/// Joins tensors along their last axis (channels), in input order; every other axis must
+/// agree. Works for images, sequences and flat vectors alike.
 pub fn concat_channels_forward<T: Float>(
-    inputs: &[ArrayView4<T>],
-    mut output: ArrayViewMut4<T>,
+    inputs: &[ArrayViewD<T>],
+    mut output: ArrayViewMutD<T>,
 ) -> Result<()> {
+    let last = output
+        .ndim()
+        .checked_sub(1)
+        .ok_or_else(|| KernelError::Geometry("concatenate of scalars".into()))?;
     let mut c0 = 0;
     for input in inputs {
-        let (n, h, w, c) = input.dim();
-        let (on, oh, ow, oc) = output.dim();
-        if (n, h, w) != (on, oh, ow) || c0 + c > oc {
+        let c = input.shape().get(last).copied().unwrap_or(0);
+        let fits = input.ndim() == output.ndim() && input.shape()[..last] == output.shape()[..last];
+        if !fits || c0 + c > output.shape()[last] {
+            let mut expected = output.shape().to_vec();
+            expected[last] = output.shape()[last].saturating_sub(c0);
             return Err(KernelError::Shape {
                 what: "concatenate input",
-                expected: vec![on, oh, ow, oc - c0],
+                expected,
                 got: input.shape().to_vec(),
             });
         }
-        output.slice_mut(s![.., .., .., c0..c0 + c]).assign(input);
+        output
+            .slice_axis_mut(Axis(last), Slice::from(c0..c0 + c))
+            .assign(input);
         c0 += c;
     }
-    expect_shape("concatenate output channels", &[c0], &[output.dim().3])
+    expect_shape(
+        "concatenate output channels",
+        &[c0],
+        &[output.shape()[last]],
+    )
 }
 
 /// Splits the output gradient of a concatenation back into its inputs' gradients.
 pub fn concat_channels_backward<T: Float>(
-    grad_output: ArrayView4<T>,
-    grad_inputs: &mut [ArrayViewMut4<T>],
+    grad_output: ArrayViewD<T>,
+    grad_inputs: &mut [ArrayViewMutD<T>],
 ) -> Result<()> {
+    let last = grad_output
+        .ndim()
+        .checked_sub(1)
+        .ok_or_else(|| KernelError::Geometry("concatenate of scalars".into()))?;
     let mut c0 = 0;
     for grad in grad_inputs.iter_mut() {
-        let c = grad.dim().3;
-        if c0 + c > grad_output.dim().3 {
+        let c = grad.shape().get(last).copied().unwrap_or(0);
+        if grad.ndim() != grad_output.ndim() || c0 + c > grad_output.shape()[last] {
             return Err(KernelError::Geometry(
-                "concatenate gradients have more channels than the output".into(),
+                "concatenate gradients do not fit the output".into(),
             ));
         }
-        grad.assign(&grad_output.slice(s![.., .., .., c0..c0 + c]));
+        grad.assign(&grad_output.slice_axis(Axis(last), Slice::from(c0..c0 + c)));
         c0 += c;
     }
     Ok(())

@@ -165,32 +165,38 @@ impl<T: Float> Layer<T> for BatchNorm<T> {
         Ok(vec![dx])
     }
 
+    /// `gamma` (when `scale`), `beta` (when `center`), `moving_mean`, `moving_variance`:
+    /// the tensors Keras creates, so that counts and weight files agree with it.
     fn params(&mut self) -> Vec<Param<'_, T>> {
-        vec![
-            Param {
+        let mut params = Vec::with_capacity(4);
+        if self.scale {
+            params.push(Param {
                 name: "gamma",
                 value: &mut self.gamma,
                 grad: &mut self.gamma_grad,
-                trainable: self.scale,
-            },
-            Param {
+                trainable: true,
+            });
+        }
+        if self.center {
+            params.push(Param {
                 name: "beta",
                 value: &mut self.beta,
                 grad: &mut self.beta_grad,
-                trainable: self.center,
-            },
-            Param {
-                name: "moving_mean",
-                value: &mut self.moving_mean,
-                grad: &mut self.mean_grad,
-                trainable: false,
-            },
-            Param {
-                name: "moving_variance",
-                value: &mut self.moving_variance,
-                grad: &mut self.variance_grad,
-                trainable: false,
-            },
-        ]
+                trainable: true,
+            });
+        }
+        params.push(Param {
+            name: "moving_mean",
+            value: &mut self.moving_mean,
+            grad: &mut self.mean_grad,
+            trainable: false,
+        });
+        params.push(Param {
+            name: "moving_variance",
+            value: &mut self.moving_variance,
+            grad: &mut self.variance_grad,
+            trainable: false,
+        });
+        params
     }
 }

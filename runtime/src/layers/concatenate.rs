@@ -1,6 +1,6 @@
 //! `concatenate { … }`: branches joined along the channels (the last axis).
 
-use super::{as_image, Layer};
+use super::Layer;
 use crate::kernels::shape_ops::{concat_channels_backward, concat_channels_forward};
 use crate::kernels::{KernelError, Result};
 use crate::Float;
@@ -35,13 +35,8 @@ impl<T: Float> Layer<T> for Concatenate {
         let mut dims = vec![n];
         dims.extend(&example);
         let mut y = ArrayD::zeros(IxDyn(&dims));
-        let images: Vec<_> = inputs.iter().map(|x| as_image(x)).collect::<Result<_>>()?;
-        let out_dims = as_image(&y)?.dim();
-        let out = y
-            .view_mut()
-            .into_shape_with_order(out_dims)
-            .map_err(|e| KernelError::Geometry(e.to_string()))?;
-        concat_channels_forward(&images, out)?;
+        let views: Vec<_> = inputs.iter().map(|x| x.view()).collect();
+        concat_channels_forward(&views, y.view_mut())?;
         Ok(y)
     }
 
@@ -52,18 +47,8 @@ impl<T: Float> Layer<T> for Concatenate {
         grad_output: &ArrayD<T>,
     ) -> Result<Vec<ArrayD<T>>> {
         let mut grads: Vec<ArrayD<T>> = inputs.iter().map(|x| ArrayD::zeros(x.raw_dim())).collect();
-        {
-            let mut views = Vec::with_capacity(grads.len());
-            for g in grads.iter_mut() {
-                let dims = as_image(g)?.dim();
-                views.push(
-                    g.view_mut()
-                        .into_shape_with_order(dims)
-                        .map_err(|e| KernelError::Geometry(e.to_string()))?,
-                );
-            }
-            concat_channels_backward(as_image(grad_output)?, &mut views)?;
-        }
+        let mut views: Vec<_> = grads.iter_mut().map(|g| g.view_mut()).collect();
+        concat_channels_backward(grad_output.view(), &mut views)?;
         Ok(grads)
     }
 }
