@@ -129,6 +129,76 @@ fn dense_case(
     group.finish();
 }
 
+/// Convolution, monotone activation and 2×2 max pooling, with the activation in the
+/// convolution's epilogue (before pooling) or applied by the pool (after it).
+fn pooled_activation_case(
+    c: &mut Criterion,
+    name: &str,
+    case: ConvCase,
+    batch: usize,
+    activation: Activation,
+) {
+    use cnn_runtime::layers::{Conv2d, Conv2dConfig, Pool, PoolMode};
+    use cnn_runtime::model::Model;
+    use ndarray::{ArrayD, IxDyn};
+    let ConvCase {
+        input,
+        filters,
+        kernel,
+        pad,
+    } = case;
+    let out = input[0] + 2 * pad - kernel + 1;
+    let build = |after_pool: bool| {
+        let mut m = Model::<f32>::new(&input);
+        let config = Conv2dConfig {
+            activation: if after_pool {
+                Activation::Linear
+            } else {
+                activation
+            },
+            ..Conv2dConfig::default()
+        };
+        let k = ArrayD::from_shape_fn(IxDyn(&[kernel, kernel, input[2], filters]), |i| {
+            (i[0] + i[3]) as f32 * 0.01
+        });
+        m.push("conv", Conv2d::new(&input, k, None, config).unwrap())
+            .unwrap();
+        let pool = Pool::new(
+            &[out, out, filters],
+            PoolMode::Max,
+            [2, 2],
+            [2, 2],
+            Padding2d::default(),
+        )
+        .unwrap();
+        let pool = if after_pool {
+            pool.with_activation(activation).unwrap()
+        } else {
+            pool
+        };
+        m.push("pool", pool).unwrap();
+        m
+    };
+    let x = ArrayD::from_shape_fn(IxDyn(&[batch, input[0], input[1], input[2]]), |i| {
+        ((i[1] * 7 + i[2] * 3) % 11) as f32 * 0.1 - 0.5
+    });
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
+    let mut group = c.benchmark_group(format!("fusion/{name}"));
+    for (label, after_pool) in [
+        ("activation_before_pool", false),
+        ("activation_in_pool", true),
+    ] {
+        let mut model = build(after_pool);
+        group.bench_function(label, |b| {
+            pool.install(|| b.iter(|| model.forward(x.clone(), false).unwrap().len()))
+        });
+    }
+    group.finish();
+}
+
 fn fusion(c: &mut Criterion) {
     let lenet = ConvCase {
         input: [32, 32, 1],
@@ -151,6 +221,19 @@ fn fusion(c: &mut Criterion) {
         pad: 1,
     };
     conv_case(c, "vgg_conv_relu_b4", vgg, 4, Activation::Relu);
+    let lenet = ConvCase {
+        input: [32, 32, 1],
+        filters: 6,
+        kernel: 5,
+        pad: 0,
+    };
+    pooled_activation_case(
+        c,
+        "lenet5_conv1_tanh_maxpool_b64",
+        lenet,
+        64,
+        Activation::Tanh,
+    );
     dense_case(
         c,
         "lenet5_dense_400x120_tanh_b64",

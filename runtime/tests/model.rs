@@ -298,3 +298,88 @@ fn concatenate_joins_flat_vectors_too() {
     let dx = model.backward(ArrayD::ones(y.raw_dim())).unwrap();
     assert_eq!(dx.shape(), &[2, 4]);
 }
+
+/// Max pooling commutes with a monotone activation: conv → tanh → pool and
+/// conv → pool(tanh) give the same outputs and the same gradients.
+#[test]
+fn activation_after_max_pooling_is_the_same_network() {
+    let build = |fused: bool| {
+        let mut m = Model::<f64>::new(&[6, 6, 2]);
+        let activation = if fused {
+            Activation::Linear
+        } else {
+            Activation::Tanh
+        };
+        let config = Conv2dConfig {
+            activation,
+            ..Conv2dConfig::default()
+        };
+        m.push(
+            "conv",
+            Conv2d::new(
+                &[6, 6, 2],
+                tensor(&[3, 3, 2, 3], 40, 0.5),
+                Some(tensor(&[3], 41, 0.1)),
+                config,
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        let pool = Pool::new(
+            &[4, 4, 3],
+            PoolMode::Max,
+            [2, 2],
+            [2, 2],
+            Padding2d::default(),
+        )
+        .unwrap();
+        let pool = if fused {
+            pool.with_activation(Activation::Tanh).unwrap()
+        } else {
+            pool
+        };
+        m.push("pool", pool).unwrap();
+        m
+    };
+    let x: ArrayD<f64> = tensor(&[3, 6, 6, 2], 42, 1.0);
+    let w: ArrayD<f64> = tensor(&[3, 2, 2, 3], 43, 1.0);
+    let run = |mut m: Model<f64>| {
+        let y = m.forward(x.clone(), true).unwrap().clone();
+        let dx = m.backward(w.clone()).unwrap();
+        let grads: Vec<ArrayD<f64>> = m
+            .params()
+            .into_iter()
+            .map(|(_, p)| p.grad.clone())
+            .collect();
+        (y, dx, grads)
+    };
+    let (separate, fused) = (run(build(false)), run(build(true)));
+    assert_eq!(separate.0, fused.0, "outputs differ");
+    let close = |a: &ArrayD<f64>, b: &ArrayD<f64>| {
+        max_relative_error(a.as_slice().unwrap(), b.as_slice().unwrap()) < 1e-12
+    };
+    assert!(close(&separate.1, &fused.1), "input gradients differ");
+    for (a, b) in separate.2.iter().zip(&fused.2) {
+        assert!(close(a, b), "parameter gradients differ");
+    }
+    let average = Pool::new(
+        &[4, 4, 3],
+        PoolMode::Average {
+            count_padding: false,
+        },
+        [2, 2],
+        [2, 2],
+        Padding2d::default(),
+    )
+    .unwrap();
+    assert!(average.with_activation(Activation::Tanh).is_err());
+    let max = Pool::new(
+        &[4, 4, 3],
+        PoolMode::Max,
+        [2, 2],
+        [2, 2],
+        Padding2d::default(),
+    )
+    .unwrap();
+    assert!(max.with_activation(Activation::Swish).is_err());
+}

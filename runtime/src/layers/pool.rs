@@ -1,6 +1,7 @@
 //! `max_pooling2d`, `average_pooling2d` and their 1-D forms (on `N × 1 × L × C`).
 
 use super::{as_image, batched, single, single_shape, Layer};
+use crate::kernels::activation::{backward_in_place, forward_in_place, Activation};
 use crate::kernels::conv::Padding2d;
 use crate::kernels::pool::*;
 use crate::kernels::{KernelError, Result};
@@ -20,6 +21,9 @@ pub struct Pool {
     mode: PoolMode,
     sequence: bool,
     argmax: Option<Array4<u32>>,
+    /// An activation applied after max pooling instead of before it (see
+    /// [`Pool::with_activation`]).
+    activation: Activation,
 }
 
 impl Pool {
@@ -45,7 +49,22 @@ impl Pool {
             mode,
             sequence,
             argmax: None,
+            activation: Activation::Linear,
         })
+    }
+
+    /// Max pooling that applies a monotone `activation` to its output: `max(f(x)) = f(max(x))`
+    /// for a non-decreasing `f`, so a convolution followed by `f` and max pooling can skip `f`
+    /// and leave it to the pool, which applies it to a quarter of the values (for 2×2) and
+    /// makes no pass of its own over the convolution's output.
+    pub fn with_activation(mut self, activation: Activation) -> Result<Self> {
+        if self.mode != PoolMode::Max || !activation.is_monotone() {
+            return Err(KernelError::Geometry(format!(
+                "only max pooling commutes with an activation, and only a monotone one ({activation:?})"
+            )));
+        }
+        self.activation = activation;
+        Ok(self)
     }
 
     fn example_shape(&self) -> Vec<usize> {
@@ -79,17 +98,30 @@ impl<T: Float> Layer<T> for Pool {
                 avg_pool2d_forward(&g, count_padding, x, y.view_mut())?
             }
         }
-        y.into_dyn()
+        let mut y = y
+            .into_dyn()
             .into_shape_with_order(batched(n, &self.example_shape()))
-            .map_err(|e| KernelError::Geometry(e.to_string()))
+            .map_err(|e| KernelError::Geometry(e.to_string()))?;
+        forward_in_place(self.activation, y.view_mut());
+        Ok(y)
     }
 
     fn backward(
         &mut self,
         inputs: &[&ArrayD<T>],
-        _output: &ArrayD<T>,
+        output: &ArrayD<T>,
         grad_output: &ArrayD<T>,
     ) -> Result<Vec<ArrayD<T>>> {
+        let grad_pooled;
+        let grad_output = if self.activation == Activation::Linear {
+            grad_output
+        } else {
+            // A monotone activation's derivative can be taken from its output.
+            let mut g = grad_output.clone();
+            backward_in_place(self.activation, output.view(), output.view(), g.view_mut());
+            grad_pooled = g;
+            &grad_pooled
+        };
         let input = single(inputs)?;
         let dims = as_image(input)?.dim();
         let mut dx = ArrayD::<T>::zeros(input.raw_dim());
