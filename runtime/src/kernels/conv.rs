@@ -450,9 +450,7 @@ fn forward<T: Float>(
     if let Some(b) = &bias {
         expect_shape("convolution bias", b.shape(), &[g.filters])?;
     }
-    let kernel = kernel
-        .to_shape((g.patch_len(), g.filters))
-        .map_err(|e| KernelError::Geometry(e.to_string()))?;
+    let kernel = kernel.to_shape((g.patch_len(), g.filters))?;
     let input = input.as_standard_layout();
     let input = contiguous(&input);
     let out = output
@@ -572,9 +570,7 @@ pub fn conv2d_backward_with_patches<T: Float>(
     )?;
     expect_shape("kernel gradient", grad_kernel.shape(), kernel.shape())?;
     let (k, fg, pixels) = (g.patch_len(), g.group_filters(), g.pixels());
-    let kernel_matrix = kernel
-        .to_shape((k, g.filters))
-        .map_err(|e| KernelError::Geometry(e.to_string()))?;
+    let kernel_matrix = kernel.to_shape((k, g.filters))?;
     let input = input.as_standard_layout();
     let input = contiguous(&input);
     let grad_output = grad_output.as_standard_layout();
@@ -626,8 +622,7 @@ pub fn conv2d_backward_with_patches<T: Float>(
         .collect();
     let mut total = grad_kernel
         .view_mut()
-        .into_shape_with_order((k, g.filters))
-        .map_err(|e| KernelError::Geometry(e.to_string()))?;
+        .into_shape_with_order((k, g.filters))?;
     total.fill(T::zero());
     for partial in &partials {
         total += partial;

@@ -124,6 +124,29 @@ pub fn sparse_softmax_cross_entropy<T: Float>(
     Ok(total / n)
 }
 
+/// A loss that is the mean over every element of `per_element(input, target)`, which
+/// gives the element's loss and its derivative; writes `∂L/∂input`.
+fn mean_over_elements<T: Float>(
+    input: ArrayView2<T>,
+    targets: ArrayView2<T>,
+    mut grad: ArrayViewMut2<T>,
+    per_element: impl Fn(T, T) -> (T, T),
+) -> Result<T> {
+    expect_shape("targets", targets.shape(), input.shape())?;
+    expect_shape("loss gradient", grad.shape(), input.shape())?;
+    let count = T::lit(input.len().max(1) as f64);
+    let mut total = T::zero();
+    Zip::from(&mut grad)
+        .and(&input)
+        .and(&targets)
+        .for_each(|g, &x, &y| {
+            let (loss, derivative) = per_element(x, y);
+            total += loss;
+            *g = derivative / count;
+        });
+    Ok(total / count)
+}
+
 /// Binary cross-entropy, on logits (`from_logits`, fused with the sigmoid) or on
 /// probabilities (clipped to `[ε, 1 − ε]` as Keras does). Mean over all elements.
 /// Writes `∂L/∂input`.
@@ -131,80 +154,58 @@ pub fn binary_cross_entropy<T: Float>(
     input: ArrayView2<T>,
     targets: ArrayView2<T>,
     from_logits: bool,
-    mut grad: ArrayViewMut2<T>,
+    grad: ArrayViewMut2<T>,
 ) -> Result<T> {
-    expect_shape("targets", targets.shape(), input.shape())?;
-    expect_shape("loss gradient", grad.shape(), input.shape())?;
-    let count = T::lit(input.len().max(1) as f64);
     let eps = T::lit(PROBABILITY_EPSILON);
-    let mut total = T::zero();
-    Zip::from(&mut grad)
-        .and(&input)
-        .and(&targets)
-        .for_each(|g, &x, &y| {
-            if from_logits {
-                // max(x, 0) − x·y + ln(1 + e^−|x|), and its derivative σ(x) − y.
-                total += x.max(T::zero()) - x * y + (-x.abs()).exp().ln_1p();
-                let sigmoid = T::one() / (T::one() + (-x).exp());
-                *g = (sigmoid - y) / count;
-            } else {
-                let p = x.max(eps).min(T::one() - eps);
-                total += -(y * p.ln() + (T::one() - y) * (T::one() - p).ln());
-                let inside = x > eps && x < T::one() - eps;
-                *g = if inside {
-                    (p - y) / (p * (T::one() - p)) / count
+    let one = T::one();
+    mean_over_elements(input, targets, grad, |x, y| {
+        if from_logits {
+            // max(x, 0) − x·y + ln(1 + e^−|x|), and its derivative σ(x) − y.
+            let loss = x.max(T::zero()) - x * y + (-x.abs()).exp().ln_1p();
+            (loss, one / (one + (-x).exp()) - y)
+        } else {
+            let p = x.max(eps).min(one - eps);
+            let loss = -(y * p.ln() + (one - y) * (one - p).ln());
+            let inside = x > eps && x < one - eps;
+            (
+                loss,
+                if inside {
+                    (p - y) / (p * (one - p))
                 } else {
                     T::zero()
-                };
-            }
-        });
-    Ok(total / count)
+                },
+            )
+        }
+    })
 }
 
 /// Mean squared error over all elements. Writes `∂L/∂predictions`.
 pub fn mean_squared_error<T: Float>(
     predictions: ArrayView2<T>,
     targets: ArrayView2<T>,
-    mut grad: ArrayViewMut2<T>,
+    grad: ArrayViewMut2<T>,
 ) -> Result<T> {
-    expect_shape("targets", targets.shape(), predictions.shape())?;
-    expect_shape("loss gradient", grad.shape(), predictions.shape())?;
-    let count = T::lit(predictions.len().max(1) as f64);
-    let mut total = T::zero();
-    Zip::from(&mut grad)
-        .and(&predictions)
-        .and(&targets)
-        .for_each(|g, &p, &y| {
-            total += (p - y) * (p - y);
-            *g = T::lit(2.0) * (p - y) / count;
-        });
-    Ok(total / count)
+    mean_over_elements(predictions, targets, grad, |p, y| {
+        ((p - y) * (p - y), T::lit(2.0) * (p - y))
+    })
 }
 
 /// Mean absolute error over all elements; the gradient at 0 is 0. Writes `∂L/∂predictions`.
 pub fn mean_absolute_error<T: Float>(
     predictions: ArrayView2<T>,
     targets: ArrayView2<T>,
-    mut grad: ArrayViewMut2<T>,
+    grad: ArrayViewMut2<T>,
 ) -> Result<T> {
-    expect_shape("targets", targets.shape(), predictions.shape())?;
-    expect_shape("loss gradient", grad.shape(), predictions.shape())?;
-    let count = T::lit(predictions.len().max(1) as f64);
-    let mut total = T::zero();
-    Zip::from(&mut grad)
-        .and(&predictions)
-        .and(&targets)
-        .for_each(|g, &p, &y| {
-            total += (p - y).abs();
-            *g = if p > y {
-                T::one() / count
-            } else if p < y {
-                -T::one() / count
-            } else {
-                T::zero()
-            };
-        });
-    Ok(total / count)
+    mean_over_elements(predictions, targets, grad, |p, y| {
+        let sign = if p > y {
+            T::one()
+        } else if p < y {
+            -T::one()
+        } else {
+            T::zero()
+        };
+        ((p - y).abs(), sign)
+    })
 }
 
 /// Returns Keras' penalty `l1 · Σ|w| + l2 · Σw²` and adds its gradient

@@ -40,6 +40,13 @@ pub enum KernelError {
 
 pub type Result<T> = std::result::Result<T, KernelError>;
 
+/// An ndarray reshape that does not fit is a geometry error like any other.
+impl From<ndarray::ShapeError> for KernelError {
+    fn from(error: ndarray::ShapeError) -> Self {
+        KernelError::Geometry(error.to_string())
+    }
+}
+
 /// Checks that `got` is `expected`, naming the tensor in the error.
 pub(crate) fn expect_shape(what: &'static str, got: &[usize], expected: &[usize]) -> Result<()> {
     if got == expected {

@@ -57,8 +57,7 @@ impl<T: Float> Layer<T> for Softmax {
         let last = *x.shape().last().unwrap_or(&1);
         let rows = y
             .view_mut()
-            .into_shape_with_order((x.len() / last.max(1), last))
-            .map_err(|e| KernelError::Geometry(e.to_string()))?;
+            .into_shape_with_order((x.len() / last.max(1), last))?;
         softmax_rows(as_rows(x)?, rows)?;
         Ok(y)
     }
@@ -73,8 +72,7 @@ impl<T: Float> Layer<T> for Softmax {
         let last = *output.shape().last().unwrap_or(&1);
         let rows = dx
             .view_mut()
-            .into_shape_with_order((output.len() / last.max(1), last))
-            .map_err(|e| KernelError::Geometry(e.to_string()))?;
+            .into_shape_with_order((output.len() / last.max(1), last))?;
         softmax_rows_backward(as_rows(output)?, as_rows(grad_output)?, rows)?;
         Ok(vec![dx])
     }

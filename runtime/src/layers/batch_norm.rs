@@ -3,7 +3,7 @@
 
 use super::{fixed, fixed_mut, single, single_shape, Layer, Param};
 use crate::kernels::norm::*;
-use crate::kernels::{expect_shape, KernelError, Result};
+use crate::kernels::{expect_shape, Result};
 use crate::Float;
 use ndarray::{ArrayD, Ix1};
 
@@ -23,10 +23,6 @@ pub struct BatchNorm<T> {
     /// Whether `center` (β) and `scale` (γ) are learned; when not, they stay 0 and 1.
     center: bool,
     scale: bool,
-}
-
-fn err(e: impl ToString) -> KernelError {
-    KernelError::Geometry(e.to_string())
 }
 
 impl<T: Float> BatchNorm<T> {
@@ -58,9 +54,7 @@ impl<T: Float> BatchNorm<T> {
 
     fn rows<'a>(&self, x: &'a ArrayD<T>) -> Result<ndarray::ArrayView2<'a, T>> {
         let c = self.channels();
-        x.view()
-            .into_shape_with_order((x.len() / c.max(1), c))
-            .map_err(err)
+        Ok(x.view().into_shape_with_order((x.len() / c.max(1), c))?)
     }
 }
 
@@ -80,13 +74,13 @@ impl<T: Float> Layer<T> for BatchNorm<T> {
         let mut y = ArrayD::zeros(x.raw_dim());
         let c = self.channels();
         let rows = x.len() / c.max(1);
-        let y2 = y.view_mut().into_shape_with_order((rows, c)).map_err(err)?;
+        let y2 = y.view_mut().into_shape_with_order((rows, c))?;
         let gamma = fixed::<_, Ix1>(self.gamma.view())?;
         let beta = fixed::<_, Ix1>(self.beta.view())?;
         if training {
             let mean = fixed_mut::<_, Ix1>(self.moving_mean.view_mut())?;
             let variance = fixed_mut::<_, Ix1>(self.moving_variance.view_mut())?;
-            let x2 = x.view().into_shape_with_order((rows, c)).map_err(err)?;
+            let x2 = x.view().into_shape_with_order((rows, c))?;
             self.cache = Some(batch_norm_train_forward(
                 x2,
                 gamma,
@@ -123,24 +117,15 @@ impl<T: Float> Layer<T> for BatchNorm<T> {
         let c = self.channels();
         let rows = output.len() / c.max(1);
         let mut dx = ArrayD::zeros(output.raw_dim());
-        let dx2 = dx
-            .view_mut()
-            .into_shape_with_order((rows, c))
-            .map_err(err)?;
-        let dy = grad_output
-            .view()
-            .into_shape_with_order((rows, c))
-            .map_err(err)?;
+        let dx2 = dx.view_mut().into_shape_with_order((rows, c))?;
+        let dy = grad_output.view().into_shape_with_order((rows, c))?;
         let gamma = fixed::<_, Ix1>(self.gamma.view())?;
         let dgamma = fixed_mut::<_, Ix1>(self.gamma_grad.view_mut())?;
         let dbeta = fixed_mut::<_, Ix1>(self.beta_grad.view_mut())?;
         match &self.cache {
             Some(cache) => batch_norm_train_backward(cache, gamma, dy, dx2, dgamma, dbeta)?,
             None => {
-                let x = single(inputs)?
-                    .view()
-                    .into_shape_with_order((rows, c))
-                    .map_err(err)?;
+                let x = single(inputs)?.view().into_shape_with_order((rows, c))?;
                 let mean = fixed::<_, Ix1>(self.moving_mean.view())?;
                 let variance = fixed::<_, Ix1>(self.moving_variance.view())?;
                 batch_norm_inference_backward(

@@ -148,8 +148,7 @@ impl<T: Float> Layer<T> for Conv2d<T> {
         }
         let mut y = y
             .into_dyn()
-            .into_shape_with_order(batched(n, &self.example_shape()))
-            .map_err(|e| KernelError::Geometry(e.to_string()))?;
+            .into_shape_with_order(batched(n, &self.example_shape()))?;
         self.activation.finish(&mut y);
         Ok(y)
     }
@@ -164,10 +163,7 @@ impl<T: Float> Layer<T> for Conv2d<T> {
         let x = as_image(input)?;
         let dy = self.activation.backward(output, grad_output);
         let mut dx = ArrayD::<T>::zeros(input.raw_dim());
-        let dx4 = dx
-            .view_mut()
-            .into_shape_with_order(x.dim())
-            .map_err(|e| KernelError::Geometry(e.to_string()))?;
+        let dx4 = dx.view_mut().into_shape_with_order(x.dim())?;
         let w = &mut self.weights;
         let kernel = fixed::<_, Ix4>(w.kernel.view())?;
         let kernel_grad = fixed_mut::<_, Ix4>(w.kernel_grad.view_mut())?;

@@ -13,15 +13,14 @@ pub struct Dense<T> {
     activation: FusedActivation<T>,
 }
 
-fn err(e: impl ToString) -> KernelError {
-    KernelError::Geometry(e.to_string())
-}
-
 impl<T: Float> Dense<T> {
     /// A dense layer with an `(in, out)` kernel and an optional `(out)` bias.
     pub fn new(kernel: ArrayD<T>, bias: Option<ArrayD<T>>, activation: Activation) -> Result<Self> {
         if kernel.ndim() != 2 {
-            return Err(err(format!("dense kernel {:?} is not 2-D", kernel.shape())));
+            return Err(KernelError::Geometry(format!(
+                "dense kernel {:?} is not 2-D",
+                kernel.shape()
+            )));
         }
         if let Some(b) = &bias {
             expect_shape("dense bias", b.shape(), &[kernel.shape()[1]])?;

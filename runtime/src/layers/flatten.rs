@@ -28,9 +28,7 @@ impl<T: Float> Layer<T> for Flatten {
         grad_output: &ArrayD<T>,
     ) -> Result<Vec<ArrayD<T>>> {
         let x = single(inputs)?;
-        let dx = grad_output
-            .to_shape(x.raw_dim())
-            .map_err(|e| KernelError::Geometry(e.to_string()))?;
+        let dx = grad_output.to_shape(x.raw_dim())?;
         Ok(vec![dx.into_owned()])
     }
 }

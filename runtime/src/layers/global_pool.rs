@@ -45,14 +45,8 @@ impl<T: Float> Layer<T> for GlobalPool {
         let input = single(inputs)?;
         let dims = as_image(input)?.dim();
         let mut dx = ArrayD::<T>::zeros(input.raw_dim());
-        let dx4 = dx
-            .view_mut()
-            .into_shape_with_order(dims)
-            .map_err(|e| KernelError::Geometry(e.to_string()))?;
-        let dy = grad_output
-            .view()
-            .into_dimensionality()
-            .map_err(|e| KernelError::Geometry(e.to_string()))?;
+        let dx4 = dx.view_mut().into_shape_with_order(dims)?;
+        let dy = grad_output.view().into_dimensionality()?;
         global_pool_backward(self.max, self.argmax.as_ref().map(|a| a.view()), dy, dx4)?;
         Ok(vec![dx])
     }

@@ -100,8 +100,7 @@ impl<T: Float> Layer<T> for Pool {
         }
         let mut y = y
             .into_dyn()
-            .into_shape_with_order(batched(n, &self.example_shape()))
-            .map_err(|e| KernelError::Geometry(e.to_string()))?;
+            .into_shape_with_order(batched(n, &self.example_shape()))?;
         forward_in_place(self.activation, y.view_mut());
         Ok(y)
     }
@@ -125,10 +124,7 @@ impl<T: Float> Layer<T> for Pool {
         let input = single(inputs)?;
         let dims = as_image(input)?.dim();
         let mut dx = ArrayD::<T>::zeros(input.raw_dim());
-        let dx4 = dx
-            .view_mut()
-            .into_shape_with_order(dims)
-            .map_err(|e| KernelError::Geometry(e.to_string()))?;
+        let dx4 = dx.view_mut().into_shape_with_order(dims)?;
         let dy = as_image(grad_output)?;
         match self.mode {
             PoolMode::Max => {

@@ -26,10 +26,7 @@ impl<T: Float> Layer<T> for ZeroPadding2d {
     }
 
     fn forward(&mut self, inputs: &[&ArrayD<T>], _training: bool) -> Result<ArrayD<T>> {
-        let x = single(inputs)?
-            .view()
-            .into_dimensionality::<Ix4>()
-            .map_err(|e| KernelError::Geometry(e.to_string()))?;
+        let x = single(inputs)?.view().into_dimensionality::<Ix4>()?;
         let (n, h, w, c) = x.dim();
         let p = self.padding;
         let mut y = Array4::<T>::zeros((n, h + p.top + p.bottom, w + p.left + p.right, c));
@@ -44,16 +41,8 @@ impl<T: Float> Layer<T> for ZeroPadding2d {
         grad_output: &ArrayD<T>,
     ) -> Result<Vec<ArrayD<T>>> {
         let x = single(inputs)?;
-        let mut dx = Array4::<T>::zeros(
-            x.view()
-                .into_dimensionality::<Ix4>()
-                .map_err(|e| KernelError::Geometry(e.to_string()))?
-                .raw_dim(),
-        );
-        let dy = grad_output
-            .view()
-            .into_dimensionality::<Ix4>()
-            .map_err(|e| KernelError::Geometry(e.to_string()))?;
+        let mut dx = Array4::<T>::zeros(x.view().into_dimensionality::<Ix4>()?.raw_dim());
+        let dy = grad_output.view().into_dimensionality::<Ix4>()?;
         zero_pad2d_backward(self.padding, dy, dx.view_mut())?;
         Ok(vec![dx.into_dyn()])
     }
