@@ -20,8 +20,10 @@
 //! the `.cnn` language; `cnnc` builds runtime models from checked ones.
 
 pub mod float;
+pub mod init;
 pub mod kernels;
 pub mod layers;
 pub mod model;
+pub mod optim;
 
 pub use float::Float;
