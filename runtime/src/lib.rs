@@ -20,6 +20,7 @@
 //! the `.cnn` language; `cnnc` builds runtime models from checked ones.
 
 pub mod float;
+pub mod data;
 pub mod init;
 pub mod kernels;
 pub mod layers;
