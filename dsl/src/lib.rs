@@ -15,6 +15,7 @@ pub mod ast;
 pub mod check;
 pub mod diagnostic;
 pub mod graph;
+pub mod ir;
 pub mod render;
 pub mod shape;
 pub mod span;

@@ -19,8 +19,8 @@
 //! results are bit-identical whatever the number of threads. The runtime knows nothing of
 //! the `.cnn` language; `cnnc` builds runtime models from checked ones.
 
-pub mod float;
 pub mod data;
+pub mod float;
 pub mod init;
 pub mod kernels;
 pub mod layers;

@@ -47,7 +47,11 @@ pub fn read_idx(path: &Path) -> Result<IdxArray, DataError> {
 }
 
 /// Parses IDX bytes from `reader`; `raw_len` is the file's size when it is not compressed.
-pub fn parse(mut reader: impl Read, raw_len: Option<u64>, path: &Path) -> Result<IdxArray, DataError> {
+pub fn parse(
+    mut reader: impl Read,
+    raw_len: Option<u64>,
+    path: &Path,
+) -> Result<IdxArray, DataError> {
     let bad = |message: String| DataError::Format {
         path: path.to_path_buf(),
         message,
@@ -55,7 +59,9 @@ pub fn parse(mut reader: impl Read, raw_len: Option<u64>, path: &Path) -> Result
     let read_err = |e: std::io::Error| bad(format!("cannot read: {e}"));
     let mut magic = [0u8; 4];
     if read_full(&mut reader, &mut magic).map_err(read_err)? < 4 {
-        return Err(bad("the file is shorter than an IDX header (4 bytes)".into()));
+        return Err(bad(
+            "the file is shorter than an IDX header (4 bytes)".into()
+        ));
     }
     if magic[0] != 0 || magic[1] != 0 {
         return Err(bad(format!(
@@ -75,7 +81,10 @@ pub fn parse(mut reader: impl Read, raw_len: Option<u64>, path: &Path) -> Result
     }
     let mut dims_bytes = vec![0u8; 4 * rank];
     if read_full(&mut reader, &mut dims_bytes).map_err(read_err)? < dims_bytes.len() {
-        return Err(bad(format!("the header is cut short: {rank} dimensions need {} bytes", 4 * rank)));
+        return Err(bad(format!(
+            "the header is cut short: {rank} dimensions need {} bytes",
+            4 * rank
+        )));
     }
     let dims: Vec<usize> = dims_bytes
         .chunks_exact(4)
@@ -85,14 +94,22 @@ pub fn parse(mut reader: impl Read, raw_len: Option<u64>, path: &Path) -> Result
         .iter()
         .try_fold(1u64, |acc, &d| acc.checked_mul(d as u64))
         .filter(|&p| p <= MAX_PAYLOAD)
-        .ok_or_else(|| bad(format!("dimensions {dims:?} describe more than 1 GiB of data")))?;
+        .ok_or_else(|| {
+            bad(format!(
+                "dimensions {dims:?} describe more than 1 GiB of data"
+            ))
+        })?;
     let header = 4 + 4 * rank as u64;
     if let Some(len) = raw_len {
         if len != header + payload {
             return Err(bad(format!(
                 "dimensions {dims:?} need {} bytes, but the file has {len}{}",
                 header + payload,
-                if len < header + payload { " (truncated?)" } else { "" }
+                if len < header + payload {
+                    " (truncated?)"
+                } else {
+                    ""
+                }
             )));
         }
     }
@@ -170,11 +187,20 @@ mod tests {
             assert!(e.contains(expected), "{e}");
         }
         let truncated = idx(1, &[5], &[1, 2]);
-        assert!(parse_bytes(&truncated).unwrap_err().to_string().contains("truncated"));
+        assert!(parse_bytes(&truncated)
+            .unwrap_err()
+            .to_string()
+            .contains("truncated"));
         let long = idx(1, &[1], &[1, 2]);
-        assert!(parse_bytes(&long).unwrap_err().to_string().contains("need 9 bytes"));
+        assert!(parse_bytes(&long)
+            .unwrap_err()
+            .to_string()
+            .contains("need 9 bytes"));
         let huge = idx(3, &[60_000, 60_000, 60_000], &[]);
-        assert!(parse_bytes(&huge).unwrap_err().to_string().contains("1 GiB"));
+        assert!(parse_bytes(&huge)
+            .unwrap_err()
+            .to_string()
+            .contains("1 GiB"));
     }
 
     #[test]

@@ -145,10 +145,7 @@ pub fn labelled(images: &Path, labels: &Path, classes: usize) -> Result<Dataset,
     if label_array.dims.len() != 1 {
         return Err(DataError::Format {
             path: labels.to_path_buf(),
-            message: format!(
-                "labels must have 1 dimension, not {:?}",
-                label_array.dims
-            ),
+            message: format!("labels must have 1 dimension, not {:?}", label_array.dims),
         });
     }
     if label_array.dims[0] != n {
@@ -173,7 +170,10 @@ pub fn labelled(images: &Path, labels: &Path, classes: usize) -> Result<Dataset,
     {
         return Err(DataError::Format {
             path: labels.to_path_buf(),
-            message: format!("label {bad} at index {i} is not a class (0 to {})", classes - 1),
+            message: format!(
+                "label {bad} at index {i} is not a class (0 to {})",
+                classes - 1
+            ),
         });
     }
     let pixels: Vec<f32> = image_array.data.iter().map(|&b| b as f32).collect();

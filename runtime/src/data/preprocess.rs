@@ -298,7 +298,11 @@ mod tests {
         let mut speck = vec![0.0; 9];
         speck[4] = 9.0;
         let m = Preprocessing::new(vec![Preprocess::MedianFilter(3)]);
-        assert!(m.apply(image(&speck, 3, 3)).unwrap().iter().all(|&x| x == 0.0));
+        assert!(m
+            .apply(image(&speck, 3, 3))
+            .unwrap()
+            .iter()
+            .all(|&x| x == 0.0));
 
         // A blur keeps a constant image and spreads a point symmetrically.
         let b = Preprocessing::new(vec![Preprocess::GaussianBlur(1.0)]);
