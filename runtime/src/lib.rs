@@ -19,6 +19,7 @@
 //! results are bit-identical whatever the number of threads. The runtime knows nothing of
 //! the `.cnn` language; `cnnc` builds runtime models from checked ones.
 
+pub mod checkpoint;
 pub mod data;
 pub mod float;
 pub mod init;
@@ -26,5 +27,6 @@ pub mod kernels;
 pub mod layers;
 pub mod model;
 pub mod optim;
+pub mod train;
 
 pub use float::Float;

@@ -147,6 +147,18 @@ impl<T: Float> Model<T> {
             .ok_or_else(|| KernelError::Geometry("the output does not depend on the input".into()))
     }
 
+    /// Sets the training step that random layers (dropout, noise) draw for next.
+    pub fn set_step(&mut self, step: u64) {
+        for node in &mut self.nodes {
+            node.layer.set_step(step);
+        }
+    }
+
+    /// The names of the layers, in model order.
+    pub fn layer_names(&self) -> impl Iterator<Item = &str> {
+        self.nodes.iter().map(|n| n.name.as_str())
+    }
+
     /// Every parameter, as `(layer name, parameter)`, in model order.
     pub fn params(&mut self) -> Vec<(&str, Param<'_, T>)> {
         self.nodes

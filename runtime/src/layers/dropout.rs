@@ -51,6 +51,10 @@ impl<T: Float> Layer<T> for Dropout<T> {
         Ok(y)
     }
 
+    fn set_step(&mut self, step: u64) {
+        self.step = step;
+    }
+
     fn backward(
         &mut self,
         _inputs: &[&ArrayD<T>],

@@ -43,6 +43,10 @@ impl<T: Float> Layer<T> for GaussianNoise {
         Ok(y)
     }
 
+    fn set_step(&mut self, step: u64) {
+        self.step = step;
+    }
+
     fn backward(
         &mut self,
         _inputs: &[&ArrayD<T>],

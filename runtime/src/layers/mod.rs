@@ -72,6 +72,10 @@ pub trait Layer<T: Float>: Send {
     fn params(&mut self) -> Vec<Param<'_, T>> {
         Vec::new()
     }
+
+    /// Tells a random layer (dropout, noise) which training step comes next, so that its
+    /// draws depend on the step alone and a resumed run repeats the original exactly.
+    fn set_step(&mut self, _step: u64) {}
 }
 
 /// The only input of a single-input layer.
