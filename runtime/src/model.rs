@@ -57,6 +57,16 @@ impl<T: Float> Model<T> {
         layer: impl Layer<T> + 'static,
         inputs: &[NodeId],
     ) -> Result<NodeId> {
+        self.add_boxed(name, Box::new(layer), inputs)
+    }
+
+    /// [`Self::add`] for a layer whose type is chosen at run time.
+    pub fn add_boxed(
+        &mut self,
+        name: impl Into<String>,
+        layer: Box<dyn Layer<T>>,
+        inputs: &[NodeId],
+    ) -> Result<NodeId> {
         let next = self.nodes.len() + 1;
         if inputs.is_empty() || inputs.iter().any(|id| id.0 >= next) {
             return Err(KernelError::Geometry(format!(
@@ -67,7 +77,7 @@ impl<T: Float> Model<T> {
         let shape = layer.output_shape(&shapes)?;
         self.nodes.push(Node {
             name: name.into(),
-            layer: Box::new(layer),
+            layer,
             inputs: inputs.to_vec(),
             shape,
         });

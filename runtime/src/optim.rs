@@ -318,7 +318,7 @@ fn update<T: Float>(
                 let mut denominator = velocity[i];
                 if let Some(avg) = average.as_mut() {
                     avg[i] = rho * avg[i] + (one - rho) * g;
-                    denominator = denominator - avg[i] * avg[i];
+                    denominator -= avg[i] * avg[i];
                 }
                 let increment = lr * g / (denominator + eps).sqrt();
                 match momentum_slot.as_mut() {

@@ -4,9 +4,10 @@
 
 use super::DataError;
 use ndarray::{Array4, ArrayView3, ArrayViewMut3, Axis, Zip};
+use serde::{Deserialize, Serialize};
 
 /// One preprocessing step, as the `.cnn` language names them.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Preprocess {
     /// `x · scale + offset` (Keras' `Rescaling`).
     Rescale { scale: f64, offset: f64 },
@@ -28,7 +29,7 @@ pub enum Preprocess {
 }
 
 /// The steps of a `preprocess:` list, in order.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Preprocessing {
     pub steps: Vec<Preprocess>,
 }

@@ -12,4 +12,4 @@ pub use fit::{
 };
 pub use history::{to_csv, to_json, EpochRecord};
 pub use loss::{one_hot, Head, Loss, LossOutput};
-pub use network::{Evaluation, Network, Penalty, StepResult};
+pub use network::{count_correct, Evaluation, Network, Penalty, StepResult};
