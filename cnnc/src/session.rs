@@ -93,7 +93,8 @@ pub fn open(path: &Path, model: Option<&str>, err: &mut dyn Write, color: bool) 
 
 /// The MNIST copy shipped with the project: `examples/data/mnist`.
 fn shipped_mnist() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/data/mnist")
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/data/mnist");
+    path.canonicalize().unwrap_or(path)
 }
 
 impl Session {

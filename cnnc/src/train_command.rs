@@ -107,6 +107,20 @@ fn run_directory(out: Option<&Path>, model: &str, resume: bool) -> Result<PathBu
     Ok(candidate(existing + 1))
 }
 
+/// Removes the temporary files of checkpoint writes that a killed run left half-written
+/// (the checkpoint itself is always whole: see `cnn_runtime::checkpoint::save`).
+fn remove_stale_temporaries(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with(".checkpoint.safetensors.") && name.ends_with(".tmp") {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 pub fn train(
     args: &TrainArgs,
     out: &mut dyn Write,
@@ -157,6 +171,7 @@ pub fn train(
     let loss = adapter::loss(&config.loss);
     let mut metadata = BTreeMap::new();
     metadata.insert("cnn.model".to_string(), name.clone());
+    metadata.insert("cnn.seed".to_string(), config.seed.to_string());
     metadata.insert(
         "cnn.preprocess".to_string(),
         serde_json::to_string(&data.preprocessing)?,
@@ -175,6 +190,7 @@ pub fn train(
             run_dir.join(format!("member_{}", member + 1))
         };
         std::fs::create_dir_all(&member_dir)?;
+        remove_stale_temporaries(&member_dir);
         if config.ensemble > 1 {
             progress.line(&format!(
                 "member {} of {} (seed {seed})",
@@ -186,6 +202,19 @@ pub fn train(
         let mut optimizer = Optimizer::new(adapter::optimizer(&config.optimizer));
         let checkpoint = checkpoint_path(&member_dir);
         let mut state = if args.resume && checkpoint.exists() {
+            let saved = checkpoint::load(&checkpoint)?;
+            let saved_seed = saved
+                .metadata
+                .get("cnn.seed")
+                .and_then(|s| s.parse::<u64>().ok());
+            if saved_seed.is_some_and(|s| s != config.seed) {
+                bail!(
+                    "{} was trained with seed {}, not {}; resume without --seed",
+                    checkpoint.display(),
+                    saved_seed.unwrap_or_default(),
+                    config.seed
+                );
+            }
             let state = read_checkpoint(&checkpoint, &mut net, &mut optimizer)?;
             progress.line(&format!(
                 "resuming from {} at epoch {}, step {}",

@@ -11,7 +11,12 @@
 //! | adam, adamw | `w ← w − lr·√(1−β₂ᵗ)/(1−β₁ᵗ) · m / (√v + ε)` | `ε` is added to the bias-corrected `√v̂`, so Keras' ε is PyTorch's `ε·√(1−β₂ᵗ)` |
 //! | rmsprop | `w ← w − lr·g / √(v + ε)`, ε inside the root | `√v + ε`, ε outside |
 //! | adagrad | accumulator starts at 0.1, ε inside the root | starts at 0, ε outside |
-//! | adadelta | default lr 0.001 | default lr 1.0 |
+//! | adadelta | `Δ = −√(u + ε)/√(a + ε) · g`, ε inside both roots | the same |
+//!
+//! Two defaults are not Keras 3's, because with them a network barely moves in an epoch:
+//! `adagrad`'s learning rate is 0.01 (Keras 2's and PyTorch's, not 0.001) and `adadelta`'s
+//! is 1.0 (Zeiler's method has none; Keras 2 and PyTorch use 1.0, Keras 3 0.001). The
+//! defaults live in the language's function tables; this module takes every value given.
 //! | nadam | Keras' momentum schedule `μₜ = β₁(1 − ½·0.96ᵗ)` | `0.96^(0.004·t)` |
 //! | adamw | default weight decay 0.004, applied as `w ← w − lr·λ·w` | default 0.01, same rule |
 //!

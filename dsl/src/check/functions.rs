@@ -487,8 +487,10 @@ pub static OPTIMIZERS: &[FnSpec] = &[
     FnSpec {
         name: "adagrad",
         aliases: &[],
+        // Keras 3's 0.001 barely moves a network in an epoch; 0.01 is Keras 2's, PyTorch's
+        // and Duchi et al.'s usual choice.
         params: &[
-            f!("learning_rate", Float(Some(0.001), POS)),
+            f!("learning_rate", Float(Some(0.01), POS)),
             f!("initial_accumulator_value", Float(Some(0.1), NONNEG)),
             f!("epsilon", Float(Some(1e-7), POS)),
             f!("weight_decay", Float(Some(0.0), NONNEG)),
@@ -499,8 +501,10 @@ pub static OPTIMIZERS: &[FnSpec] = &[
     FnSpec {
         name: "adadelta",
         aliases: &[],
+        // Zeiler's Adadelta has no learning rate (1.0 here, as in Keras 2 and PyTorch);
+        // Keras 3's 0.001 makes updates a thousand times smaller than the method's.
         params: &[
-            f!("learning_rate", Float(Some(0.001), POS)),
+            f!("learning_rate", Float(Some(1.0), POS)),
             f!("rho", Float(Some(0.95), FRACTION)),
             f!("epsilon", Float(Some(1e-7), POS)),
             f!("weight_decay", Float(Some(0.0), NONNEG)),

@@ -82,6 +82,7 @@ impl Dataset {
 }
 
 /// The MNIST training and test sets.
+#[derive(Debug)]
 pub struct Mnist {
     pub train: Dataset,
     pub test: Dataset,

@@ -7,7 +7,8 @@ Run from the repository root (pure Python, no dependencies):
 Each case starts from the same five weights and takes STEPS steps on the loss
     L(w) = sum_i 0.5 * c_i * (w_i - t_i)^2 + 0.3 * sin(w_i)
 so each gradient depends on where the previous step landed (a closed-loop trajectory, as
-in training). The formulas follow keras/src/optimizers/{sgd,adagrad,adadelta,rmsprop,adam,
+in training). The defaults are Keras 3's except two learning rates, which follow Keras 2 and
+PyTorch: adagrad 0.01 and adadelta 1.0 (Keras 3's 0.001 barely trains in an epoch). The formulas follow keras/src/optimizers/{sgd,adagrad,adadelta,rmsprop,adam,
 adamax,nadam,adamw}.py and the base optimizer's clipping and weight decay: the gradient is
 clipped per tensor (clipnorm, then clipvalue), then w <- w - lr * weight_decay * w, then the
 rule's update with t = iterations + 1.
@@ -171,8 +172,8 @@ def nadam(args):
 COMMON = {"weight_decay": 0.0, "clipnorm": None, "clipvalue": None}
 DEFAULTS = {
     "sgd": (sgd, {"learning_rate": 0.01, "momentum": 0.0, "nesterov": False}),
-    "adagrad": (adagrad, {"learning_rate": 0.001, "initial_accumulator_value": 0.1, "epsilon": 1e-7}),
-    "adadelta": (adadelta, {"learning_rate": 0.001, "rho": 0.95, "epsilon": 1e-7}),
+    "adagrad": (adagrad, {"learning_rate": 0.01, "initial_accumulator_value": 0.1, "epsilon": 1e-7}),
+    "adadelta": (adadelta, {"learning_rate": 1.0, "rho": 0.95, "epsilon": 1e-7}),
     "rmsprop": (rmsprop, {"learning_rate": 0.001, "rho": 0.9, "momentum": 0.0, "epsilon": 1e-7, "centered": False}),
     "adam": (adam, {"learning_rate": 0.001, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7, "amsgrad": False}),
     "adamax": (adamax, {"learning_rate": 0.001, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7}),
@@ -188,7 +189,7 @@ CASES = [(name, {}) for name in DEFAULTS] + [
     ("sgd", {"learning_rate": 0.1, "clipnorm": 1.0}),
     ("sgd", {"learning_rate": 0.1, "clipvalue": 0.5, "weight_decay": 0.1}),
     ("adagrad", {"learning_rate": 0.1}),
-    ("adadelta", {"learning_rate": 1.0}),
+    ("adadelta", {"learning_rate": 0.001}),
     ("rmsprop", {"learning_rate": 0.01, "momentum": 0.5, "centered": True}),
     ("adam", {"learning_rate": 0.1, "amsgrad": True}),
     ("adamax", {"learning_rate": 0.1}),
