@@ -125,6 +125,22 @@ impl<T: Float> Model<T> {
     /// Back-propagates `grad_output` (∂loss/∂last output) through the last forward pass,
     /// leaving each parameter's gradient in its [`Param::grad`]; returns ∂loss/∂input.
     pub fn backward(&mut self, grad_output: ArrayD<T>) -> Result<ArrayD<T>> {
+        self.backward_from(grad_output, true)?
+            .ok_or_else(|| KernelError::Geometry("the output does not depend on the input".into()))
+    }
+
+    /// [`Self::backward`] for training: the parameters' gradients only. Layers that read
+    /// the model's input skip their input gradient, which for a first convolution is as
+    /// much work as its forward pass.
+    pub fn backward_params(&mut self, grad_output: ArrayD<T>) -> Result<()> {
+        self.backward_from(grad_output, false).map(drop)
+    }
+
+    fn backward_from(
+        &mut self,
+        grad_output: ArrayD<T>,
+        input_grad: bool,
+    ) -> Result<Option<ArrayD<T>>> {
         if self.activations.len() != self.nodes.len() + 1 {
             return Err(KernelError::Geometry(
                 "backward needs a forward pass first".into(),
@@ -142,9 +158,12 @@ impl<T: Float> Model<T> {
                 .iter()
                 .map(|id| &self.activations[id.0])
                 .collect();
-            let input_grads = node
-                .layer
-                .backward(&inputs, &self.activations[index + 1], &grad)?;
+            let output = &self.activations[index + 1];
+            if !input_grad && node.inputs.iter().all(|id| *id == Self::INPUT) {
+                node.layer.backward_params_only(&inputs, output, &grad)?;
+                continue;
+            }
+            let input_grads = node.layer.backward(&inputs, output, &grad)?;
             for (id, g) in node.inputs.iter().zip(input_grads) {
                 match &mut grads[id.0] {
                     Some(sum) => *sum += &g,
@@ -152,9 +171,7 @@ impl<T: Float> Model<T> {
                 }
             }
         }
-        grads[0]
-            .take()
-            .ok_or_else(|| KernelError::Geometry("the output does not depend on the input".into()))
+        Ok(grads[0].take())
     }
 
     /// Sets the training step that random layers (dropout, noise) draw for next.

@@ -383,3 +383,28 @@ fn activation_after_max_pooling_is_the_same_network() {
     .unwrap();
     assert!(max.with_activation(Activation::Swish).is_err());
 }
+
+/// Training's backward, which skips the input gradient, leaves the same parameter
+/// gradients as the full backward.
+#[test]
+fn parameter_only_backward_matches_the_full_one() {
+    let input: ArrayD<f32> = tensor(&[3, 6, 6, 2], 31, 1.0);
+    let grads = |full: bool| {
+        let mut model = network::<f32>();
+        let out = model.forward(input.clone(), true).unwrap().clone();
+        let seed = tensor::<f32>(out.shape(), 32, 1.0);
+        if full {
+            model.backward(seed).unwrap();
+        } else {
+            model.backward_params(seed).unwrap();
+        }
+        model
+            .params()
+            .into_iter()
+            .map(|(_, p)| p.grad.clone())
+            .collect::<Vec<_>>()
+    };
+    let (full, params_only) = (grads(true), grads(false));
+    assert!(!full.is_empty());
+    assert_eq!(full, params_only);
+}

@@ -112,6 +112,44 @@ impl<T: Float> Conv2d<T> {
     }
 }
 
+impl<T: Float> Conv2d<T> {
+    /// The kernel and bias gradients, and the input gradient into `dx` if asked for.
+    fn backward_into(
+        &mut self,
+        input: &ArrayD<T>,
+        output: &ArrayD<T>,
+        grad_output: &ArrayD<T>,
+        dx: Option<&mut ArrayD<T>>,
+    ) -> Result<()> {
+        let x = as_image(input)?;
+        let dy = self.activation.backward(output, grad_output);
+        let dx4 = match dx {
+            Some(dx) => Some(dx.view_mut().into_shape_with_order(x.dim())?),
+            None => None,
+        };
+        let w = &mut self.weights;
+        let kernel = fixed::<_, Ix4>(w.kernel.view())?;
+        let kernel_grad = fixed_mut::<_, Ix4>(w.kernel_grad.view_mut())?;
+        let bias_grad = w
+            .bias_grad
+            .as_mut()
+            .map(|b| fixed_mut::<_, Ix1>(b.view_mut()))
+            .transpose()?;
+        let patches = self.patches_kept.then_some(self.patches.as_slice());
+        let dy4 = as_image(&dy)?;
+        conv2d_backward_with_patches(
+            &self.geometry,
+            x,
+            kernel,
+            dy4,
+            dx4,
+            kernel_grad,
+            bias_grad,
+            patches,
+        )
+    }
+}
+
 impl<T: Float> Layer<T> for Conv2d<T> {
     fn output_shape(&self, inputs: &[&[usize]]) -> Result<Vec<usize>> {
         single_shape(inputs)?;
@@ -160,31 +198,18 @@ impl<T: Float> Layer<T> for Conv2d<T> {
         grad_output: &ArrayD<T>,
     ) -> Result<Vec<ArrayD<T>>> {
         let input = single(inputs)?;
-        let x = as_image(input)?;
-        let dy = self.activation.backward(output, grad_output);
         let mut dx = ArrayD::<T>::zeros(input.raw_dim());
-        let dx4 = dx.view_mut().into_shape_with_order(x.dim())?;
-        let w = &mut self.weights;
-        let kernel = fixed::<_, Ix4>(w.kernel.view())?;
-        let kernel_grad = fixed_mut::<_, Ix4>(w.kernel_grad.view_mut())?;
-        let bias_grad = w
-            .bias_grad
-            .as_mut()
-            .map(|b| fixed_mut::<_, Ix1>(b.view_mut()))
-            .transpose()?;
-        let patches = self.patches_kept.then_some(self.patches.as_slice());
-        let dy4 = as_image(&dy)?;
-        conv2d_backward_with_patches(
-            &self.geometry,
-            x,
-            kernel,
-            dy4,
-            Some(dx4),
-            kernel_grad,
-            bias_grad,
-            patches,
-        )?;
+        self.backward_into(input, output, grad_output, Some(&mut dx))?;
         Ok(vec![dx])
+    }
+
+    fn backward_params_only(
+        &mut self,
+        inputs: &[&ArrayD<T>],
+        output: &ArrayD<T>,
+        grad_output: &ArrayD<T>,
+    ) -> Result<()> {
+        self.backward_into(single(inputs)?, output, grad_output, None)
     }
 
     fn params(&mut self) -> Vec<Param<'_, T>> {

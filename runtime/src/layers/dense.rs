@@ -36,6 +36,33 @@ impl<T: Float> Dense<T> {
     }
 }
 
+impl<T: Float> Dense<T> {
+    /// The kernel and bias gradients, and the input gradient into `dx` if asked for.
+    fn backward_into(
+        &mut self,
+        input: &ArrayD<T>,
+        output: &ArrayD<T>,
+        grad_output: &ArrayD<T>,
+        dx: Option<&mut ArrayD<T>>,
+    ) -> Result<()> {
+        let x = fixed::<_, Ix2>(input.view())?;
+        let dy = self.activation.backward(output, grad_output);
+        let dy = fixed::<_, Ix2>(dy.view())?;
+        let dx = dx
+            .map(|dx| fixed_mut::<_, Ix2>(dx.view_mut()))
+            .transpose()?;
+        let w = &mut self.weights;
+        let kernel = fixed::<_, Ix2>(w.kernel.view())?;
+        let kernel_grad = fixed_mut::<_, Ix2>(w.kernel_grad.view_mut())?;
+        let bias_grad = w
+            .bias_grad
+            .as_mut()
+            .map(|b| fixed_mut::<_, Ix1>(b.view_mut()))
+            .transpose()?;
+        dense_backward(x, kernel, dy, dx, kernel_grad, bias_grad)
+    }
+}
+
 impl<T: Float> Layer<T> for Dense<T> {
     fn output_shape(&self, inputs: &[&[usize]]) -> Result<Vec<usize>> {
         expect_shape(
@@ -68,20 +95,19 @@ impl<T: Float> Layer<T> for Dense<T> {
         output: &ArrayD<T>,
         grad_output: &ArrayD<T>,
     ) -> Result<Vec<ArrayD<T>>> {
-        let x = fixed::<_, Ix2>(single(inputs)?.view())?;
-        let dy = self.activation.backward(output, grad_output);
-        let dy = fixed::<_, Ix2>(dy.view())?;
-        let mut dx = Array2::<T>::zeros(x.raw_dim());
-        let w = &mut self.weights;
-        let kernel = fixed::<_, Ix2>(w.kernel.view())?;
-        let kernel_grad = fixed_mut::<_, Ix2>(w.kernel_grad.view_mut())?;
-        let bias_grad = w
-            .bias_grad
-            .as_mut()
-            .map(|b| fixed_mut::<_, Ix1>(b.view_mut()))
-            .transpose()?;
-        dense_backward(x, kernel, dy, Some(dx.view_mut()), kernel_grad, bias_grad)?;
-        Ok(vec![dx.into_dyn()])
+        let x = single(inputs)?;
+        let mut dx = ArrayD::<T>::zeros(x.raw_dim());
+        self.backward_into(x, output, grad_output, Some(&mut dx))?;
+        Ok(vec![dx])
+    }
+
+    fn backward_params_only(
+        &mut self,
+        inputs: &[&ArrayD<T>],
+        output: &ArrayD<T>,
+        grad_output: &ArrayD<T>,
+    ) -> Result<()> {
+        self.backward_into(single(inputs)?, output, grad_output, None)
     }
 
     fn params(&mut self) -> Vec<Param<'_, T>> {

@@ -68,6 +68,18 @@ pub trait Layer<T: Float>: Send {
         grad_output: &ArrayD<T>,
     ) -> Result<Vec<ArrayD<T>>>;
 
+    /// [`Self::backward`] for a layer whose input needs no gradient (it reads the model's
+    /// input): stores the parameters' gradients only. Layers whose input gradient costs
+    /// real work (convolution, dense) skip it.
+    fn backward_params_only(
+        &mut self,
+        inputs: &[&ArrayD<T>],
+        output: &ArrayD<T>,
+        grad_output: &ArrayD<T>,
+    ) -> Result<()> {
+        self.backward(inputs, output, grad_output).map(drop)
+    }
+
     /// The layer's parameters, in a fixed order.
     fn params(&mut self) -> Vec<Param<'_, T>> {
         Vec::new()

@@ -119,7 +119,7 @@ impl Network {
             return Ok(StepResult::NonFinite(total));
         }
         let grad = result.grad.into_dyn();
-        self.model.backward(grad)?;
+        self.model.backward_params(grad)?;
         let mut params = Vec::new();
         for (layer, param) in self.model.params() {
             if let Some(p) = self
