@@ -337,3 +337,69 @@ fn bad_arguments_and_data_are_errors_not_panics() {
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
     }
 }
+
+/// `ensemble: 2` trains two members from different seeds; training and evaluation report
+/// each member and their average.
+#[test]
+fn an_ensemble_reports_each_member_and_the_average() {
+    let dir = temp_dir("ensemble");
+    std::fs::create_dir_all(&dir).unwrap();
+    let source = std::fs::read_to_string(workspace().join("examples/mnist_cnn.cnn"))
+        .unwrap()
+        .replace(
+            "validation_split: 0.1",
+            "validation_split: 0.1\n    ensemble: 2",
+        );
+    let file = dir.join("ensemble.cnn");
+    std::fs::write(&file, source).unwrap();
+    let run = dir.join("run");
+    let trained = cnnc(&[
+        "train",
+        file.to_str().unwrap(),
+        "--limit",
+        "1000",
+        "--epochs",
+        "1",
+        "--out",
+        run.to_str().unwrap(),
+    ]);
+    let stdout = text(&trained.stdout);
+    assert_eq!(trained.status.code(), Some(0), "{}", text(&trained.stderr));
+    assert!(stdout.contains("member 1 test: loss"), "{stdout}");
+    assert!(stdout.contains("member 2 test: loss"), "{stdout}");
+    assert!(stdout.contains("ensemble of 2 test: accuracy"), "{stdout}");
+    assert!(run.join("member_2/checkpoint.safetensors").is_file());
+    let weights = run.join("weights.safetensors");
+    let evaluated = cnnc(&[
+        "eval",
+        file.to_str().unwrap(),
+        "--weights",
+        weights.to_str().unwrap(),
+        "--limit",
+        "1000",
+    ]);
+    let eval_out = text(&evaluated.stdout);
+    assert_eq!(
+        evaluated.status.code(),
+        Some(0),
+        "{}",
+        text(&evaluated.stderr)
+    );
+    for line in [
+        "member 1: loss",
+        "member 2: loss",
+        "ensemble of 2: accuracy",
+    ] {
+        assert!(eval_out.contains(line), "{eval_out}");
+    }
+    // The members differ: their seeds do.
+    let member = |i: usize| {
+        let line = eval_out
+            .lines()
+            .find(|l| l.starts_with(&format!("member {i}:")))
+            .unwrap();
+        line.to_string()
+    };
+    assert_ne!(member(1), member(2));
+    let _ = std::fs::remove_dir_all(&dir);
+}
