@@ -14,7 +14,7 @@ use cnnc::adapter;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 
-/// The first 2,000 training and 1,000 test images of the shipped MNIST, scaled to [0, 1].
+/// The first 6,000 training and 1,000 test images of the shipped MNIST, scaled to [0, 1].
 fn subset() -> &'static (Dataset, Dataset) {
     static DATA: OnceLock<(Dataset, Dataset)> = OnceLock::new();
     DATA.get_or_init(|| {
@@ -78,7 +78,7 @@ impl Observer for StopAfter<'_> {
 }
 
 /// Each optimizer with Keras' defaults takes the lecture's MNIST CNN from chance (10 %)
-/// to clearly better in one epoch of 2,000 images.
+/// to clearly better in one epoch of 6,000 images.
 #[test]
 fn every_optimizer_learns_with_its_defaults() {
     let (train_data, test_data) = subset();

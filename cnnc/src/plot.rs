@@ -100,6 +100,9 @@ fn draw_curves<DB: DrawingBackend>(
         chart
             .configure_mesh()
             .x_desc("epoch")
+            // Epochs are whole numbers: no "2.0" on the axis, and no ticks between epochs.
+            .x_label_formatter(&|x| format!("{x:.0}"))
+            .x_labels((last as usize).clamp(2, 10))
             .label_style(("sans-serif", 13))
             .draw()
             .map_err(e)?;

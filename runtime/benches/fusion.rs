@@ -1,9 +1,13 @@
 //! What fusing the bias and activation into the convolution's and dense layer's epilogue
 //! buys: the fused kernel against the same product followed by separate passes that add the
 //! bias and apply the activation over the whole output, as a framework with one kernel per
-//! operator does. Single-threaded, so the numbers compare memory traffic, not scheduling.
+//! operator does; and, for backward, the activation's derivative applied on the way in, in
+//! the pass that also sums the bias gradient, against a copy, a derivative pass and a column
+//! sum. Single-threaded, so the numbers compare memory traffic, not scheduling.
 
-use cnn_runtime::kernels::activation::{forward_in_place, Activation};
+use cnn_runtime::kernels::activation::{
+    backward_in_place, forward_in_place, pre_activation_grad, Activation,
+};
 use cnn_runtime::kernels::conv::{conv2d_forward, Conv2dGeometry, Padding2d};
 use cnn_runtime::kernels::dense::dense_forward;
 use criterion::{criterion_group, criterion_main, Criterion};
@@ -199,6 +203,44 @@ fn pooled_activation_case(
     group.finish();
 }
 
+/// The start of a fused layer's backward over an output of `rows × channels`:
+/// `dz = dy · f'(y)` and the bias gradient `Σ_rows dz`.
+fn backward_prologue_case(
+    c: &mut Criterion,
+    name: &str,
+    rows: usize,
+    channels: usize,
+    activation: Activation,
+) {
+    use ndarray::{ArrayD, IxDyn};
+    let shape = IxDyn(&[rows, channels]);
+    let y = ArrayD::from_shape_fn(shape.clone(), |i| {
+        ((i[0] * 7 + i[1] * 3) % 11) as f32 * 0.1 - 0.5
+    });
+    let dy = ArrayD::from_shape_fn(shape, |i| ((i[0] + 5 * i[1]) % 13) as f32 * 0.01);
+    let mut bias_grad = vec![0.0f32; channels];
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
+    let mut group = c.benchmark_group(format!("fusion/{name}"));
+    group.bench_function("fused", |b| {
+        pool.install(|| {
+            b.iter(|| pre_activation_grad(activation, &y, &y, &dy, Some(&mut bias_grad)).0)
+        })
+    });
+    group.bench_function("separate_passes", |b| {
+        pool.install(|| {
+            b.iter(|| {
+                let mut dz = dy.clone();
+                backward_in_place(activation, y.view(), y.view(), dz.view_mut());
+                (dz.sum_axis(Axis(0)), dz)
+            })
+        })
+    });
+    group.finish();
+}
+
 fn fusion(c: &mut Criterion) {
     let lenet = ConvCase {
         input: [32, 32, 1],
@@ -232,6 +274,27 @@ fn fusion(c: &mut Criterion) {
         "lenet5_conv1_tanh_maxpool_b64",
         lenet,
         64,
+        Activation::Tanh,
+    );
+    backward_prologue_case(
+        c,
+        "backward_lenet5_conv2_tanh_b64",
+        64 * 10 * 10,
+        16,
+        Activation::Tanh,
+    );
+    backward_prologue_case(
+        c,
+        "backward_vgg_conv_relu_b4",
+        4 * 56 * 56,
+        64,
+        Activation::Relu,
+    );
+    backward_prologue_case(
+        c,
+        "backward_lenet5_dense_120_tanh_b64",
+        64,
+        120,
         Activation::Tanh,
     );
     dense_case(

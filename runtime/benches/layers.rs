@@ -5,42 +5,16 @@
 
 mod nets;
 
-use cnn_runtime::model::Model;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use ndarray::ArrayD;
-use std::hint::black_box;
-
-fn run(model: &mut Model<f32>, input: &ArrayD<f32>, backward: bool) {
-    let out = model.forward(input.clone(), backward).unwrap();
-    if backward {
-        let grad = ArrayD::from_elem(out.raw_dim(), 1e-3f32);
-        black_box(model.backward(grad).unwrap());
-    } else {
-        black_box(out);
-    }
-}
-
-/// A network to time: name, builder, example shape, batch sizes.
-type Case = (
-    &'static str,
-    fn() -> Model<f32>,
-    &'static [usize],
-    &'static [usize],
-);
 
 fn networks(c: &mut Criterion) {
-    let cases: [Case; 3] = [
-        ("mnist_cnn", nets::mnist_cnn, &[28, 28, 1], &[1, 64, 256]),
-        ("lenet5", nets::lenet5, &[32, 32, 1], &[1, 64, 256]),
-        ("vgg_conv_64x56x56", nets::vgg_conv, &[56, 56, 64], &[16]),
-    ];
     let all = rayon::current_num_threads();
     for threads in [all, 1] {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .build()
             .unwrap();
-        for (name, build, shape, batches) in cases {
+        for (name, build, shape, batches, _, input_grad) in nets::CASES {
             for pass in ["forward", "forward_backward"] {
                 let mut group = c.benchmark_group(format!("{name}/{pass}/threads_{threads}"));
                 group.sample_size(20);
@@ -50,7 +24,14 @@ fn networks(c: &mut Criterion) {
                     group.throughput(Throughput::Elements(batch as u64));
                     group.bench_with_input(BenchmarkId::new("batch", batch), &batch, |b, _| {
                         pool.install(|| {
-                            b.iter(|| run(&mut model, &input, pass == "forward_backward"))
+                            b.iter(|| {
+                                nets::pass(
+                                    &mut model,
+                                    &input,
+                                    pass == "forward_backward",
+                                    input_grad,
+                                )
+                            })
                         })
                     });
                 }

@@ -1,5 +1,9 @@
 //! The networks the benchmarks and the PyTorch comparison run, built from layer values:
 //! the lecture's MNIST CNN, LeNet-5, and one VGG-style convolution.
+//!
+//! They are built as `cnnc` builds them from the fused IR (`cnn_dsl::ir::fuse`): a
+//! convolution followed by max pooling leaves its monotone activation to the pooling, which
+//! applies it to a quarter of the values.
 #![allow(dead_code)]
 
 use cnn_runtime::kernels::activation::Activation;
@@ -50,8 +54,11 @@ fn dense(inputs: usize, units: usize, activation: Activation, seed: u64) -> Dens
     .expect("bench shapes fit")
 }
 
-fn max_pool(input: &[usize]) -> Pool {
-    Pool::new(input, PoolMode::Max, [2, 2], [2, 2], Padding2d::default()).expect("bench shapes fit")
+/// 2×2 max pooling, then `activation` (moved there from the convolution before it).
+fn max_pool(input: &[usize], activation: Activation) -> Pool {
+    Pool::new(input, PoolMode::Max, [2, 2], [2, 2], Padding2d::default())
+        .and_then(|p| p.with_activation(activation))
+        .expect("bench shapes fit")
 }
 
 /// The lecture's Keras MNIST classifier (11,132 parameters), with logits out.
@@ -63,26 +70,28 @@ pub fn mnist_cnn() -> Model<f32> {
             &[28, 28, 1],
             3,
             3,
-            Activation::Relu,
+            Activation::Linear,
             Padding2d::default(),
             1,
         ),
     )
     .unwrap();
-    m.push("max_pooling2d_1", max_pool(&[26, 26, 3])).unwrap();
+    m.push("max_pooling2d_1", max_pool(&[26, 26, 3], Activation::Relu))
+        .unwrap();
     m.push(
         "conv2d_2",
         conv(
             &[13, 13, 3],
             3,
             3,
-            Activation::Relu,
+            Activation::Linear,
             Padding2d::default(),
             2,
         ),
     )
     .unwrap();
-    m.push("max_pooling2d_2", max_pool(&[11, 11, 3])).unwrap();
+    m.push("max_pooling2d_2", max_pool(&[11, 11, 3], Activation::Relu))
+        .unwrap();
     m.push("flatten_1", Flatten).unwrap();
     m.push("dense_1", dense(75, 128, Activation::Relu, 3))
         .unwrap();
@@ -100,26 +109,28 @@ pub fn lenet5() -> Model<f32> {
             &[32, 32, 1],
             6,
             5,
-            Activation::Tanh,
+            Activation::Linear,
             Padding2d::default(),
             1,
         ),
     )
     .unwrap();
-    m.push("max_pooling2d_1", max_pool(&[28, 28, 6])).unwrap();
+    m.push("max_pooling2d_1", max_pool(&[28, 28, 6], Activation::Tanh))
+        .unwrap();
     m.push(
         "conv2d_2",
         conv(
             &[14, 14, 6],
             16,
             5,
-            Activation::Tanh,
+            Activation::Linear,
             Padding2d::default(),
             2,
         ),
     )
     .unwrap();
-    m.push("max_pooling2d_2", max_pool(&[10, 10, 16])).unwrap();
+    m.push("max_pooling2d_2", max_pool(&[10, 10, 16], Activation::Tanh))
+        .unwrap();
     m.push("flatten_1", Flatten).unwrap();
     m.push("dense_1", dense(400, 120, Activation::Tanh, 3))
         .unwrap();
@@ -146,6 +157,64 @@ pub fn vgg_conv() -> Model<f32> {
     .unwrap();
     m
 }
+
+/// One timed pass: forward, and for `backward` the backward pass from a constant output
+/// gradient. A whole network stops at its parameters' gradients, as training does (and as
+/// PyTorch does for an input that does not require a gradient); a single layer standing for
+/// the inside of a network also computes its input gradient (`input_grad`), and the
+/// PyTorch side of `bench/compare.py` asks for the same.
+pub fn pass(model: &mut Model<f32>, input: &ArrayD<f32>, backward: bool, input_grad: bool) {
+    let out = model.forward(input.clone(), backward).expect("forward");
+    if backward {
+        let grad = ArrayD::from_elem(out.raw_dim(), 1e-3f32);
+        if input_grad {
+            std::hint::black_box(model.backward(grad).expect("backward"));
+        } else {
+            model.backward_params(grad).expect("backward");
+        }
+    } else {
+        std::hint::black_box(out);
+    }
+}
+
+/// A network to time: name, builder, example shape, batch sizes, forward MACs per image,
+/// and whether its backward pass includes the input gradient (see [`pass`]).
+pub type Case = (
+    &'static str,
+    fn() -> Model<f32>,
+    &'static [usize],
+    &'static [usize],
+    u64,
+    bool,
+);
+
+/// The benchmark cases, in the order `bench/compare.py` prints them.
+pub const CASES: [Case; 3] = [
+    (
+        "mnist_cnn",
+        mnist_cnn,
+        &[28, 28, 1],
+        &[1, 64, 256],
+        MNIST_CNN_MACS,
+        false,
+    ),
+    (
+        "lenet5",
+        lenet5,
+        &[32, 32, 1],
+        &[1, 64, 256],
+        LENET5_MACS,
+        false,
+    ),
+    (
+        "vgg_conv",
+        vgg_conv,
+        &[56, 56, 64],
+        &[16],
+        VGG_CONV_MACS,
+        true,
+    ),
+];
 
 /// Multiply-accumulates of one image's forward pass, per network.
 /// As `cnnc summary` reports them.

@@ -1,7 +1,7 @@
 //! Activation layers (`relu()`, `activation(tanh)` …) and the softmax layer.
 
 use super::{single, single_shape, Layer};
-use crate::kernels::activation::{backward_in_place, forward_in_place, Activation};
+use crate::kernels::activation::{forward_in_place, pre_activation_grad, Activation};
 use crate::kernels::loss::{softmax_rows, softmax_rows_backward};
 use crate::kernels::{KernelError, Result};
 use crate::Float;
@@ -30,8 +30,7 @@ impl<T: Float> Layer<T> for ActivationLayer {
         grad_output: &ArrayD<T>,
     ) -> Result<Vec<ArrayD<T>>> {
         let x = single(inputs)?;
-        let mut dx = grad_output.clone();
-        backward_in_place(self.activation, x.view(), output.view(), dx.view_mut());
+        let (dx, _) = pre_activation_grad(self.activation, x, output, grad_output, None);
         Ok(vec![dx])
     }
 }

@@ -122,17 +122,20 @@ impl<T: Float> Conv2d<T> {
         dx: Option<&mut ArrayD<T>>,
     ) -> Result<()> {
         let x = as_image(input)?;
-        let dy = self.activation.backward(output, grad_output);
+        let w = &mut self.weights;
+        let (dy, bias_summed) = self
+            .activation
+            .backward(output, grad_output, w.bias_grad.as_mut());
         let dx4 = match dx {
             Some(dx) => Some(dx.view_mut().into_shape_with_order(x.dim())?),
             None => None,
         };
-        let w = &mut self.weights;
         let kernel = fixed::<_, Ix4>(w.kernel.view())?;
         let kernel_grad = fixed_mut::<_, Ix4>(w.kernel_grad.view_mut())?;
         let bias_grad = w
             .bias_grad
             .as_mut()
+            .filter(|_| !bias_summed)
             .map(|b| fixed_mut::<_, Ix1>(b.view_mut()))
             .transpose()?;
         let patches = self.patches_kept.then_some(self.patches.as_slice());

@@ -46,17 +46,20 @@ impl<T: Float> Dense<T> {
         dx: Option<&mut ArrayD<T>>,
     ) -> Result<()> {
         let x = fixed::<_, Ix2>(input.view())?;
-        let dy = self.activation.backward(output, grad_output);
+        let w = &mut self.weights;
+        let (dy, bias_summed) = self
+            .activation
+            .backward(output, grad_output, w.bias_grad.as_mut());
         let dy = fixed::<_, Ix2>(dy.view())?;
         let dx = dx
             .map(|dx| fixed_mut::<_, Ix2>(dx.view_mut()))
             .transpose()?;
-        let w = &mut self.weights;
         let kernel = fixed::<_, Ix2>(w.kernel.view())?;
         let kernel_grad = fixed_mut::<_, Ix2>(w.kernel_grad.view_mut())?;
         let bias_grad = w
             .bias_grad
             .as_mut()
+            .filter(|_| !bias_summed)
             .map(|b| fixed_mut::<_, Ix1>(b.view_mut()))
             .transpose()?;
         dense_backward(x, kernel, dy, dx, kernel_grad, bias_grad)

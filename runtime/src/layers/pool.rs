@@ -1,7 +1,7 @@
 //! `max_pooling2d`, `average_pooling2d` and their 1-D forms (on `N × 1 × L × C`).
 
 use super::{as_image, batched, single, single_shape, Layer};
-use crate::kernels::activation::{backward_in_place, forward_in_place, Activation};
+use crate::kernels::activation::{forward_in_place, pre_activation_grad, Activation};
 use crate::kernels::conv::Padding2d;
 use crate::kernels::pool::*;
 use crate::kernels::{KernelError, Result};
@@ -116,8 +116,7 @@ impl<T: Float> Layer<T> for Pool {
             grad_output
         } else {
             // A monotone activation's derivative can be taken from its output.
-            let mut g = grad_output.clone();
-            backward_in_place(self.activation, output.view(), output.view(), g.view_mut());
+            let (g, _) = pre_activation_grad(self.activation, output, output, grad_output, None);
             grad_pooled = g;
             &grad_pooled
         };

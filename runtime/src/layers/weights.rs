@@ -2,7 +2,7 @@
 //! gradients, and an activation fused into the kernel's epilogue.
 
 use super::Param;
-use crate::kernels::activation::{backward_in_place, forward_in_place, Activation};
+use crate::kernels::activation::{forward_in_place, pre_activation_grad, Activation};
 use crate::Float;
 use ndarray::ArrayD;
 use std::borrow::Cow;
@@ -77,23 +77,23 @@ impl<T: Float> FusedActivation<T> {
         }
     }
 
-    /// `∂L/∂(pre-activation)` from `∂L/∂output` (borrowed as it is for a linear layer).
+    /// `∂L/∂(pre-activation)` from `∂L/∂output`, borrowed as it is for a linear layer.
+    ///
+    /// With an activation, the derivative is applied on the way into the kernel's backward,
+    /// in the pass that also sums the bias gradient into `bias_grad` (whose last axis is the
+    /// channels); the second value says whether it did, so the kernel need not sum again.
     pub fn backward<'a>(
         &self,
         output: &ArrayD<T>,
         grad_output: &'a ArrayD<T>,
-    ) -> Cow<'a, ArrayD<T>> {
+        bias_grad: Option<&mut ArrayD<T>>,
+    ) -> (Cow<'a, ArrayD<T>>, bool) {
         if self.activation == Activation::Linear {
-            return Cow::Borrowed(grad_output);
+            return (Cow::Borrowed(grad_output), false);
         }
-        let mut grad = grad_output.clone();
         let input = self.preactivation.as_ref().unwrap_or(output);
-        backward_in_place(
-            self.activation,
-            input.view(),
-            output.view(),
-            grad.view_mut(),
-        );
-        Cow::Owned(grad)
+        let sums = bias_grad.and_then(|b| b.as_slice_mut());
+        let (grad, summed) = pre_activation_grad(self.activation, input, output, grad_output, sums);
+        (Cow::Owned(grad), summed)
     }
 }
