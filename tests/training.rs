@@ -52,6 +52,7 @@ fn fit_config(train: &TrainConfig, epochs: u64) -> FitConfig {
         shuffle: train.shuffle,
         seed: train.seed,
         early_stopping: None,
+        reduce_lr: adapter::reduce_lr(train),
         augment: adapter::augmenter(train, train.seed),
         checkpoint: None,
         metadata: Default::default(),
@@ -118,7 +119,9 @@ fn every_optimizer_learns_with_its_defaults() {
     println!("{}", report.join(", "));
 }
 
-/// A small model with every random part: dropout, batch norm, noise and augmentation.
+/// A small model with every random part (dropout, batch norm, noise and augmentation) and
+/// every piece of state a run carries: the learning rate drops after epochs 2 and 3, since
+/// the loss never falls by 10.
 const RANDOM_PARTS: &str = "
 model Small {
     input(28, 28, 1)
@@ -137,7 +140,8 @@ train Small {
     loss: categorical_crossentropy
     optimizer: adam
     batch_size: 50
-    epochs: 2
+    epochs: 3
+    callbacks: [reduce_lr_on_plateau(monitor: loss, patience: 0, min_delta: 10)]
     seed: 7
 }
 ";
@@ -183,8 +187,8 @@ fn temp_dir(name: &str) -> std::path::PathBuf {
     dir
 }
 
-/// 20 steps straight, and 7 steps + interruption + resume from the checkpoint + 13 steps,
-/// give the same weights, bit for bit, and the same history.
+/// 30 steps straight, and 23 steps + interruption + resume from the checkpoint + 7 steps,
+/// give the same weights, bit for bit, the same history and the same learning rate.
 #[test]
 fn a_resumed_run_is_the_same_run() {
     let (mut net, mut optimizer) = fresh_small(7);
@@ -212,7 +216,7 @@ fn a_resumed_run_is_the_same_run() {
         &mut interrupted,
         Some(&checkpoint),
         &mut StopAfter {
-            after: 7,
+            after: 23,
             steps: 0,
             flag: &stop,
         },
@@ -220,13 +224,14 @@ fn a_resumed_run_is_the_same_run() {
     )
     .unwrap();
     assert_eq!(outcome, FitOutcome::Interrupted);
-    assert_eq!(interrupted.position.global_step, 7);
+    assert_eq!(interrupted.position.global_step, 23);
 
     // The run's seed also keys dropout, so a resume rebuilds the model with it; the weights
-    // at step 7 can only come from the checkpoint.
+    // at step 23 and the reduced learning rate can only come from the checkpoint.
     let (mut resumed, mut resumed_optimizer) = fresh_small(7);
     let mut state = read_checkpoint(&checkpoint, &mut resumed, &mut resumed_optimizer).unwrap();
-    assert_eq!((state.position.epoch, state.position.step), (0, 7));
+    assert_eq!((state.position.epoch, state.position.step), (2, 3));
+    assert_eq!(state.position.plateau.learning_rate, Some(0.001 * 0.1));
     let outcome = run_small(
         &mut resumed,
         &mut resumed_optimizer,
@@ -237,7 +242,10 @@ fn a_resumed_run_is_the_same_run() {
     )
     .unwrap();
     assert_eq!(outcome, FitOutcome::Finished);
-    assert_eq!(resumed_optimizer.iterations(), 20);
+    assert_eq!(resumed_optimizer.iterations(), 30);
+    let rate = |o: &Optimizer<f32>| o.config().learning_rate;
+    assert_eq!(rate(&optimizer), 0.001 * 0.1 * 0.1);
+    assert_eq!(rate(&resumed_optimizer), rate(&optimizer));
     let got = model_tensors(&mut resumed.model, "");
     assert_eq!(
         got.keys().collect::<Vec<_>>(),

@@ -5,7 +5,7 @@
 //! The model goes through the IR ([`cnn_dsl::ir::lower`], then [`cnn_dsl::ir::fuse`]), so it
 //! runs the same fused layers as generated code.
 
-use cnn_dsl::check::functions::Resolved;
+use cnn_dsl::check::functions::{Resolved, Scalar};
 use cnn_dsl::check::train::{BatchSize, TrainConfig};
 use cnn_dsl::graph::{Op, PoolKind};
 use cnn_dsl::ir::{self, Head as IrHead, Ir, IrNode};
@@ -21,7 +21,7 @@ use cnn_runtime::layers::{
 };
 use cnn_runtime::model::{Model, NodeId};
 use cnn_runtime::optim::{OptimizerConfig, Rule};
-use cnn_runtime::train::{EarlyStopping, Head, Loss, Network, Penalty};
+use cnn_runtime::train::{EarlyStopping, Head, Loss, Network, Penalty, ReduceLrOnPlateau};
 use ndarray::ArrayD;
 use std::collections::HashMap;
 
@@ -492,18 +492,25 @@ pub fn augmenter(config: &TrainConfig, seed: u64) -> Augmenter {
     Augmenter::new(steps, seed)
 }
 
+/// The figure a callback watches and whether larger is better (Keras' `mode: auto` looks
+/// for "acc" in the name).
+fn monitor(callback: &Resolved) -> (String, bool) {
+    let monitor = match callback.arg("monitor") {
+        Some(Scalar::Name(m)) => m.to_string(),
+        _ => "val_loss".to_string(),
+    };
+    let maximize = match callback.arg("mode") {
+        Some(Scalar::Name("max")) => true,
+        Some(Scalar::Name("min")) => false,
+        _ => monitor.contains("acc"),
+    };
+    (monitor, maximize)
+}
+
 /// Early stopping, if the section asks for it.
 pub fn early_stopping(config: &TrainConfig) -> Option<EarlyStopping> {
     let r = config.callbacks.iter().find(|c| c.is("early_stopping"))?;
-    let monitor = match r.arg("monitor") {
-        Some(cnn_dsl::check::functions::Scalar::Name(m)) => m.to_string(),
-        _ => "val_loss".to_string(),
-    };
-    let maximize = match r.arg("mode") {
-        Some(cnn_dsl::check::functions::Scalar::Name("max")) => true,
-        Some(cnn_dsl::check::functions::Scalar::Name("min")) => false,
-        _ => monitor.contains("acc"),
-    };
+    let (monitor, maximize) = monitor(r);
     Some(EarlyStopping {
         monitor,
         min_delta: r.float("min_delta").unwrap_or(0.0),
@@ -511,6 +518,24 @@ pub fn early_stopping(config: &TrainConfig) -> Option<EarlyStopping> {
         maximize,
         restore_best_weights: r.flag("restore_best_weights"),
         start_from_epoch: r.int("start_from_epoch").unwrap_or(0),
+    })
+}
+
+/// Learning-rate reduction on a plateau, if the section asks for it.
+pub fn reduce_lr(config: &TrainConfig) -> Option<ReduceLrOnPlateau> {
+    let r = config
+        .callbacks
+        .iter()
+        .find(|c| c.is("reduce_lr_on_plateau"))?;
+    let (monitor, maximize) = monitor(r);
+    Some(ReduceLrOnPlateau {
+        monitor,
+        factor: r.float("factor").unwrap_or(0.1),
+        patience: r.int("patience").unwrap_or(10),
+        maximize,
+        min_delta: r.float("min_delta").unwrap_or(1e-4),
+        cooldown: r.int("cooldown").unwrap_or(0),
+        min_lr: r.float("min_lr").unwrap_or(0.0),
     })
 }
 

@@ -232,6 +232,7 @@ pub fn train(
             shuffle: config.shuffle,
             seed,
             early_stopping: adapter::early_stopping(&config),
+            reduce_lr: adapter::reduce_lr(&config),
             augment: adapter::augmenter(&config, seed),
             checkpoint: Some(checkpoint.clone()),
             metadata: metadata.clone(),

@@ -146,6 +146,11 @@ impl<T: Float> Optimizer<T> {
         &self.config
     }
 
+    /// Changes the learning rate from the next step on (the state is kept).
+    pub fn set_learning_rate(&mut self, learning_rate: f64) {
+        self.config.learning_rate = learning_rate;
+    }
+
     pub fn iterations(&self) -> u64 {
         self.iterations
     }

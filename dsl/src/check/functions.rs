@@ -662,6 +662,23 @@ pub static CALLBACKS: &[FnSpec] = &[
         aliases: &[],
         params: &[],
     },
+    FnSpec {
+        name: "reduce_lr_on_plateau",
+        aliases: &[],
+        params: &[
+            f!("monitor", Choice("val_loss", MONITORS)),
+            // Keras refuses a factor of 1 or more: the rate must go down.
+            f!(
+                "factor",
+                Float(Some(0.1), FloatRange::new(0.0, 1.0, true, true))
+            ),
+            f!("patience", Int(Some(10), 0, 1_000_000)),
+            f!("mode", Choice("auto", &["auto", "min", "max"])),
+            f!("min_delta", Float(Some(1e-4), NONNEG)),
+            f!("cooldown", Int(Some(0), 0, 1_000_000)),
+            f!("min_lr", Float(Some(0.0), NONNEG)),
+        ],
+    },
 ];
 
 /// Data sets a `train` section can name.

@@ -7,6 +7,7 @@
 use super::history::EpochRecord;
 use super::loss::Loss;
 use super::network::{Network, StepResult};
+use super::plateau::{PlateauState, ReduceLrOnPlateau};
 use crate::checkpoint::{self, model_tensors, tensor_name, CheckpointError, TensorFile};
 use crate::data::{Augmenter, Dataset};
 use crate::init::tensor_rng;
@@ -42,6 +43,7 @@ pub struct FitConfig {
     pub shuffle: bool,
     pub seed: u64,
     pub early_stopping: Option<EarlyStopping>,
+    pub reduce_lr: Option<ReduceLrOnPlateau>,
     pub augment: Augmenter,
     /// Where to write a checkpoint after every epoch and on interruption.
     pub checkpoint: Option<PathBuf>,
@@ -68,6 +70,9 @@ pub struct Position {
     pub best_epoch: Option<u64>,
     pub wait: u64,
     pub finished: bool,
+    /// `reduce_lr_on_plateau`'s counters and rate (absent in checkpoints from before it).
+    #[serde(default)]
+    pub plateau: PlateauState,
 }
 
 /// A run's position and the best weights early stopping has kept.
@@ -146,6 +151,9 @@ pub fn fit(
     let n = train.len();
     let batch = config.batch_size.unwrap_or(n).clamp(1, n);
     let steps = n.div_ceil(batch) as u64;
+    if let Some(rate) = state.position.plateau.learning_rate {
+        optimizer.set_learning_rate(rate);
+    }
     while state.position.epoch < config.epochs && !state.position.finished {
         let epoch = state.position.epoch;
         let started = Instant::now();
@@ -220,6 +228,9 @@ pub fn fit(
         p.seen = 0;
         p.finished = stop_early || p.epoch >= config.epochs;
         observer.epoch_done(&record);
+        if let Some(reduce) = &config.reduce_lr {
+            reduce_lr_update(reduce, &record, optimizer, state, observer);
+        }
         if stop_early {
             observer.note(&format!(
                 "early stopping after epoch {}: `{}` has not improved for {} epochs",
@@ -283,6 +294,31 @@ fn early_stopping_update(
         return Ok(false);
     }
     Ok(p.wait >= es.patience && epoch > 0)
+}
+
+/// Lowers the learning rate when `reduce_lr_on_plateau` says so.
+fn reduce_lr_update(
+    reduce: &ReduceLrOnPlateau,
+    record: &EpochRecord,
+    optimizer: &mut Optimizer<f32>,
+    state: &mut TrainState,
+    observer: &mut dyn Observer,
+) {
+    let Some(current) = record.monitored(&reduce.monitor) else {
+        observer.note(&format!(
+            "reduce_lr_on_plateau watches `{}`, which this run does not measure (set validation_split)",
+            reduce.monitor
+        ));
+        return;
+    };
+    let rate = optimizer.config().learning_rate;
+    if let Some(reduced) = reduce.update(&mut state.position.plateau, current, rate) {
+        optimizer.set_learning_rate(reduced);
+        observer.note(&format!(
+            "epoch {}: `{}` has not improved for {} epochs; learning rate {rate:.3e} → {reduced:.3e}",
+            record.epoch, reduce.monitor, reduce.patience
+        ));
+    }
 }
 
 /// Restores the best weights early stopping kept, if it kept any.
