@@ -33,6 +33,19 @@ pub trait Float:
     fn fast_tanh(self) -> Self {
         self.tanh()
     }
+
+    /// An integer that orders as the value does, for branch-free maxima.
+    type OrderKey: Copy + Ord + Send + Sync;
+
+    /// The value's [`Self::OrderKey`]: larger numbers have larger keys (−0 just below +0),
+    /// and every NaN the largest key, so a maximum over keys propagates NaN. Compilers turn
+    /// a select on a float comparison into a jump when they do not vectorise the loop (and
+    /// on activations the jump is mispredicted half the time); on integers it stays a
+    /// conditional move.
+    fn order_key(self) -> Self::OrderKey;
+
+    /// The value whose key is `key` (a NaN for the key of NaN).
+    fn from_order_key(key: Self::OrderKey) -> Self;
 }
 
 impl Float for f32 {
@@ -41,6 +54,22 @@ impl Float for f32 {
     }
     fn to_f64_lossy(self) -> f64 {
         self as f64
+    }
+    type OrderKey = i32;
+    #[inline(always)]
+    fn order_key(self) -> i32 {
+        // Negative numbers have their magnitude bits flipped, so they order backwards.
+        let bits = self.to_bits() as i32;
+        let key = bits ^ ((bits >> 31) as u32 >> 1) as i32;
+        if self.is_nan() {
+            i32::MAX
+        } else {
+            key
+        }
+    }
+    #[inline(always)]
+    fn from_order_key(key: i32) -> f32 {
+        f32::from_bits((key ^ ((key >> 31) as u32 >> 1) as i32) as u32)
     }
     #[inline(always)]
     fn fast_tanh(self) -> Self {
@@ -90,11 +119,53 @@ impl Float for f64 {
     fn to_f64_lossy(self) -> f64 {
         self
     }
+    type OrderKey = i64;
+    #[inline(always)]
+    fn order_key(self) -> i64 {
+        let bits = self.to_bits() as i64;
+        let key = bits ^ ((bits >> 63) as u64 >> 1) as i64;
+        if self.is_nan() {
+            i64::MAX
+        } else {
+            key
+        }
+    }
+    #[inline(always)]
+    fn from_order_key(key: i64) -> f64 {
+        f64::from_bits((key ^ ((key >> 63) as u64 >> 1) as i64) as u64)
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::tanh_f32;
+    use super::{tanh_f32, Float};
+
+    #[test]
+    fn order_keys_order_as_the_values_and_put_nan_on_top() {
+        let values = [
+            f32::NEG_INFINITY,
+            -3.5,
+            -1e-30,
+            -0.0,
+            0.0,
+            1e-40,
+            2.0,
+            f32::MAX,
+            f32::INFINITY,
+        ];
+        for pair in values.windows(2) {
+            assert!(pair[0].order_key() < pair[1].order_key(), "{pair:?}");
+            assert!((pair[0] as f64).order_key() < (pair[1] as f64).order_key());
+        }
+        for v in values {
+            assert_eq!(f32::from_order_key(v.order_key()).to_bits(), v.to_bits());
+            assert!(f32::NAN.order_key() > v.order_key());
+            assert!((-f32::NAN).order_key() > v.order_key());
+            assert!(f64::NAN.order_key() > (v as f64).order_key());
+        }
+        assert!(f32::from_order_key(f32::NAN.order_key()).is_nan());
+        assert!(f64::from_order_key(f64::NAN.order_key()).is_nan());
+    }
 
     #[test]
     fn fast_tanh_is_close_to_tanh() {

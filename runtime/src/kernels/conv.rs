@@ -292,6 +292,13 @@ impl Conv2dGeometry {
     /// geometry and kernel of the convolution that computes its input gradient: over `dY`,
     /// with the kernel flipped in space and its channels and filters swapped
     /// (`k'[i, j, f, c] = k[kh − 1 − i, kw − 1 − j, c, f]`) and padding `(kh − 1)·dh − pad`.
+    ///
+    /// Only where it moves less data than the scatter: its patch matrix has
+    /// `in_pixels × kh·kw·F` entries, the scatter's `out_pixels × kh·kw·C`. For `same`
+    /// layers with as many filters as channels (VGG, ResNet) they are equal and the long
+    /// reduction wins; for a layer that widens its channels over a shrinking image
+    /// (LeNet-5's second convolution: 196 · 16 against 100 · 6) the scatter is five times
+    /// smaller and measured 2.5 times faster.
     fn transposed<T: Float>(
         &self,
         kernel: &ArrayView4<T>,
@@ -302,6 +309,7 @@ impl Conv2dGeometry {
         if self.stride_h != 1
             || self.stride_w != 1
             || self.groups != 1
+            || self.in_h * self.in_w * self.filters > self.out_h * self.out_w * self.in_c
             || p.top > reach_h
             || p.bottom > reach_h
             || p.left > reach_w

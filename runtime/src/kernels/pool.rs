@@ -122,17 +122,34 @@ pub fn max_pool2d_forward<T: Float>(
                     let (rows, cols) = g.window(oh, ow);
                     let at = (oh * g.out_w + ow) * c;
                     let (best, best_at) = (&mut out[at..at + c], &mut arg[at..at + c]);
-                    best.fill(T::neg_infinity());
-                    best_at.fill(0);
+                    let cell = |h: usize, w: usize| {
+                        let position = (h * g.in_w + w) as u32;
+                        (position, &image[position as usize * c..][..c])
+                    };
+                    if rows.len() == 2 && cols.len() == 2 {
+                        let (h, w) = (rows.start, cols.start);
+                        max_of_four(
+                            [
+                                cell(h, w),
+                                cell(h, w + 1),
+                                cell(h + 1, w),
+                                cell(h + 1, w + 1),
+                            ],
+                            best,
+                            best_at,
+                        );
+                        continue;
+                    }
+                    // The window is never empty (padding is smaller than the window): its
+                    // first cell starts the maxima.
+                    let (first, values) = cell(rows.start, cols.start);
+                    best.copy_from_slice(values);
+                    best_at.fill(first);
                     for h in rows {
                         for w in cols.clone() {
-                            let position = (h * g.in_w + w) as u32;
-                            let cell = &image[(h * g.in_w + w) * c..][..c];
-                            for ((b, a), &v) in best.iter_mut().zip(best_at.iter_mut()).zip(cell) {
-                                if v > *b || (v.is_nan() && !b.is_nan()) {
-                                    *b = v;
-                                    *a = position;
-                                }
+                            let (position, values) = cell(h, w);
+                            if position != first {
+                                take_larger(best, best_at, values, position);
                             }
                         }
                     }
@@ -140,6 +157,40 @@ pub fn max_pool2d_forward<T: Float>(
             }
         });
     Ok(())
+}
+
+/// The maxima and their positions over the four cells of a 2×2 window, the common case:
+/// one pass over the channels with the running maximum in registers, compared as
+/// [`Float::order_key`]s so that the loop has no branches whether or not it vectorises
+/// (several times faster than updating the output cell by cell). The first maximum wins
+/// ties (a later cell must be strictly larger).
+#[inline(never)]
+fn max_of_four<T: Float>(cells: [(u32, &[T]); 4], best: &mut [T], best_at: &mut [u32]) {
+    let c = best.len();
+    let [(p0, c0), (p1, c1), (p2, c2), (p3, c3)] = cells;
+    let (c0, c1, c2, c3, best_at) = (&c0[..c], &c1[..c], &c2[..c], &c3[..c], &mut best_at[..c]);
+    for ch in 0..c {
+        let (mut key, mut at) = (c0[ch].order_key(), p0);
+        for (v, p) in [(c1[ch], p1), (c2[ch], p2), (c3[ch], p3)] {
+            let candidate = v.order_key();
+            let take = candidate > key;
+            key = if take { candidate } else { key };
+            at = if take { p } else { at };
+        }
+        best[ch] = T::from_order_key(key);
+        best_at[ch] = at;
+    }
+}
+
+/// Folds one more cell of a window into the maxima so far, as [`max_of_four`] does.
+#[inline(never)]
+fn take_larger<T: Float>(best: &mut [T], best_at: &mut [u32], values: &[T], position: u32) {
+    for ((b, at), &v) in best.iter_mut().zip(best_at.iter_mut()).zip(values) {
+        let (candidate, key) = (v.order_key(), b.order_key());
+        let take = candidate > key;
+        *b = T::from_order_key(if take { candidate } else { key });
+        *at = if take { position } else { *at };
+    }
 }
 
 fn standard<T>(slice: Option<&mut [T]>) -> Result<&mut [T]> {
@@ -343,4 +394,45 @@ pub fn global_pool_backward<T: Float>(
             }
         });
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::Array4;
+
+    /// Max pooling one `size × size` window of a 1-channel image; returns the maximum and
+    /// its position.
+    fn pool_one(values: &[f32], size: usize) -> (f32, u32) {
+        let g = Pool2dGeometry::new([size, size, 1], [size, size], [1, 1], Padding2d::default())
+            .unwrap();
+        let x = Array4::from_shape_vec((1, size, size, 1), values.to_vec()).unwrap();
+        let mut y = Array4::zeros((1, 1, 1, 1));
+        let mut at = Array4::zeros((1, 1, 1, 1));
+        max_pool2d_forward(&g, x.view(), y.view_mut(), at.view_mut()).unwrap();
+        (y[[0, 0, 0, 0]], at[[0, 0, 0, 0]])
+    }
+
+    #[test]
+    fn the_first_maximum_wins_ties_in_every_window_size() {
+        assert_eq!(pool_one(&[1.0, 3.0, 3.0, 2.0], 2), (3.0, 1));
+        assert_eq!(pool_one(&[0.0; 4], 2), (0.0, 0));
+        let mut nine = [0.0; 9];
+        nine[4] = 5.0;
+        nine[7] = 5.0;
+        assert_eq!(pool_one(&nine, 3), (5.0, 4));
+    }
+
+    #[test]
+    fn nan_wins_over_numbers_in_every_window_size() {
+        let (v, at) = pool_one(&[1.0, f32::NAN, 9.0, f32::INFINITY], 2);
+        assert!(v.is_nan());
+        assert_eq!(at, 1);
+        let mut nine = [1.0; 9];
+        nine[6] = f32::NAN;
+        nine[8] = f32::NAN;
+        let (v, at) = pool_one(&nine, 3);
+        assert!(v.is_nan());
+        assert_eq!(at, 6);
+    }
 }
