@@ -34,6 +34,8 @@ type Case = (
 
 const CASES: &[Case] = &[
     ([5, 5, 3], 4, [3, 3], [1, 1], [1, 1], [0, 0, 0, 0], 1),
+    // The direct kernel (few channels and filters) with a kernel wider than it is tall.
+    ([6, 8, 2], 3, [2, 3], [1, 1], [1, 1], [0, 0, 0, 0], 1),
     // Stride that does not divide the input.
     ([7, 6, 2], 3, [3, 2], [2, 3], [1, 1], [0, 0, 0, 0], 1),
     // TensorFlow's odd `same` padding: more after than before.

@@ -420,7 +420,8 @@ pub fn conv2d_forward_keeping_patches<T: Float>(
     output: ArrayViewMut4<T>,
     patches: &mut Vec<T>,
 ) -> Result<bool> {
-    let keep = geometry.groups == 1 && !geometry.is_pointwise();
+    // The direct kernel needs no patch matrix, forward or backward.
+    let keep = geometry.groups == 1 && !geometry.is_pointwise() && !geometry.is_small_direct();
     if keep {
         let n = input.shape().first().copied().unwrap_or(0);
         patches.resize(n * geometry.pixels() * geometry.patch_len(), T::zero());
@@ -599,34 +600,48 @@ pub fn conv2d_backward_with_patches<T: Float>(
         .clamp(1, n.max(1));
     let partials: Vec<Array2<T>> = (0..n.div_ceil(chunk))
         .into_par_iter()
-        .map_init(Vec::new, |patches, c| {
-            let images = chunk.min(n - c * chunk);
-            let (first, rows) = (c * chunk * pixels, images * pixels);
-            let mut partial = Array2::<T>::zeros((k, g.filters));
-            let dy = dy_all.slice(s![first..first + rows, ..]);
-            if g.is_pointwise() {
-                let a = ArrayView2::from_shape(
-                    (rows, g.in_c),
-                    &input[first * g.in_c..(first + rows) * g.in_c],
-                )
-                .expect("pointwise input rows");
-                gemm(T::one(), &a.t(), &dy, T::zero(), &mut partial.view_mut());
-            } else if let Some(kept) = kept {
-                let a = ArrayView2::from_shape((rows, k), &kept[first * k..(first + rows) * k])
-                    .expect("kept patches");
-                gemm(T::one(), &a.t(), &dy, T::zero(), &mut partial.view_mut());
-            } else {
-                patches.resize(rows * k, T::zero());
-                for group in 0..g.groups {
-                    g.im2col(input, group, first, patches);
-                    let a = ArrayView2::from_shape((rows, k), &patches[..]).expect("patch matrix");
-                    let d = dy.slice(s![.., group * fg..(group + 1) * fg]);
-                    let mut p = partial.slice_mut(s![.., group * fg..(group + 1) * fg]);
-                    gemm(T::one(), &a.t(), &d, T::zero(), &mut p);
+        .map_init(
+            || (Vec::new(), DirectScratch::default()),
+            |(patches, direct), c| {
+                let images = chunk.min(n - c * chunk);
+                let (first, rows) = (c * chunk * pixels, images * pixels);
+                let mut partial = Array2::<T>::zeros((k, g.filters));
+                let dy = dy_all.slice(s![first..first + rows, ..]);
+                if g.is_pointwise() {
+                    let a = ArrayView2::from_shape(
+                        (rows, g.in_c),
+                        &input[first * g.in_c..(first + rows) * g.in_c],
+                    )
+                    .expect("pointwise input rows");
+                    gemm(T::one(), &a.t(), &dy, T::zero(), &mut partial.view_mut());
+                } else if g.is_small_direct() {
+                    let image_len = g.in_h * g.in_w * g.in_c;
+                    let first_image = c * chunk;
+                    direct_small_kernel_grad(
+                        &g,
+                        &input[first_image * image_len..(first_image + images) * image_len],
+                        dy.as_slice().expect("rows of a contiguous matrix"),
+                        partial.as_slice_mut().expect("owned matrix"),
+                        direct,
+                    );
+                } else if let Some(kept) = kept {
+                    let a = ArrayView2::from_shape((rows, k), &kept[first * k..(first + rows) * k])
+                        .expect("kept patches");
+                    gemm(T::one(), &a.t(), &dy, T::zero(), &mut partial.view_mut());
+                } else {
+                    patches.resize(rows * k, T::zero());
+                    for group in 0..g.groups {
+                        g.im2col(input, group, first, patches);
+                        let a =
+                            ArrayView2::from_shape((rows, k), &patches[..]).expect("patch matrix");
+                        let d = dy.slice(s![.., group * fg..(group + 1) * fg]);
+                        let mut p = partial.slice_mut(s![.., group * fg..(group + 1) * fg]);
+                        gemm(T::one(), &a.t(), &d, T::zero(), &mut p);
+                    }
                 }
-            }
-            partial
-        })
+                partial
+            },
+        )
         .collect();
     let mut total = grad_kernel
         .view_mut()
@@ -707,12 +722,7 @@ fn direct_small<T: Float>(
         .for_each_init(
             || (Vec::new(), Vec::new()),
             |(planes, row), (out, image)| {
-                planes.resize(image_len, T::zero());
-                for (pixel, values) in image.chunks_exact(c).enumerate() {
-                    for (ch, &v) in values.iter().enumerate() {
-                        planes[ch * h * w + pixel] = v;
-                    }
-                }
+                channels_first(image, c, planes);
                 row.resize(ow_n, T::zero());
                 for filter in 0..f {
                     let b = bias.map_or(T::zero(), |b| b[filter]);
@@ -739,6 +749,92 @@ fn direct_small<T: Float>(
                 bias_activation(out, None, activation);
             },
         );
+}
+
+/// Rewrites channels-last `values` (`pixels × channels`) as one plane per channel.
+fn channels_first<T: Float>(values: &[T], channels: usize, planes: &mut Vec<T>) {
+    let pixels = values.len() / channels;
+    planes.resize(values.len(), T::zero());
+    for (pixel, cell) in values.chunks_exact(channels).enumerate() {
+        for (ch, &v) in cell.iter().enumerate() {
+            planes[ch * pixels + pixel] = v;
+        }
+    }
+}
+
+/// Buffers one worker reuses for [`direct_small_kernel_grad`].
+#[derive(Default)]
+struct DirectScratch<T> {
+    planes: Vec<T>,
+    grad_planes: Vec<T>,
+}
+
+/// The kernel gradient of a small direct convolution (see [`direct_small`]) over some
+/// images, without a patch matrix. Each kernel entry `(i, j, c, f)` gets
+/// `Σ x[c, oh + i, ow + j] · dy[f, oh, ow]` as one long dot product per image: `dy`'s planes
+/// are widened to the input's width with zero columns, so that the input values it pairs
+/// with are one contiguous run of the input plane starting at `(i, j)`. Writes `partial`
+/// (`kh·kw·C × F`), adding images in order.
+fn direct_small_kernel_grad<T: Float>(
+    g: &Conv2dGeometry,
+    images: &[T],
+    grad_output: &[T],
+    partial: &mut [T],
+    scratch: &mut DirectScratch<T>,
+) {
+    let (h, w, c, f) = (g.in_h, g.in_w, g.in_c, g.filters);
+    let (oh_n, ow_n) = (g.out_h, g.out_w);
+    let run = oh_n * w;
+    let DirectScratch {
+        planes,
+        grad_planes,
+    } = scratch;
+    partial.fill(T::zero());
+    grad_planes.clear();
+    grad_planes.resize(f * run, T::zero());
+    for (image, dy) in images
+        .chunks_exact(h * w * c)
+        .zip(grad_output.chunks_exact(oh_n * ow_n * f))
+    {
+        channels_first(image, c, planes);
+        // The last run starting at (kh − 1, kw − 1) reaches kw − 1 values past the planes.
+        planes.resize(h * w * c + g.kernel_w, T::zero());
+        for (pixel, cell) in dy.chunks_exact(f).enumerate() {
+            let (oh, ow) = (pixel / ow_n, pixel % ow_n);
+            for (filter, &v) in cell.iter().enumerate() {
+                grad_planes[filter * run + oh * w + ow] = v;
+            }
+        }
+        for i in 0..g.kernel_h {
+            for j in 0..g.kernel_w {
+                for ch in 0..c {
+                    let x = &planes[ch * h * w + i * w + j..][..run];
+                    let entry = (i * g.kernel_w + j) * c + ch;
+                    for (filter, sum) in partial[entry * f..][..f].iter_mut().enumerate() {
+                        *sum += dot(x, &grad_planes[filter * run..][..run]);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `Σ a[i] · b[i]` in eight interleaved partial sums (which vectorises), then the rest.
+fn dot<T: Float>(a: &[T], b: &[T]) -> T {
+    const LANES: usize = 8;
+    let mut lanes = [T::zero(); LANES];
+    let (a_tail, b_tail) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let tail = a_tail
+        .remainder()
+        .iter()
+        .zip(b_tail.remainder())
+        .fold(T::zero(), |sum, (&x, &y)| sum + x * y);
+    for (x, y) in a_tail.zip(b_tail) {
+        for lane in 0..LANES {
+            lanes[lane] += x[lane] * y[lane];
+        }
+    }
+    lanes.iter().fold(tail, |sum, &v| sum + v)
 }
 
 /// `sums[j] = Σ_i matrix[i, j]`, in row order, parallel over column blocks.
