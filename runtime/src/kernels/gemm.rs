@@ -1,19 +1,21 @@
 //! Matrix products for the kernels.
 //!
-//! They run the `gemm` crate's packed, vectorised kernels (AVX2/FMA here, AVX-512 or NEON
-//! where the CPU has them) on any strides, single-threaded: the kernels split work over
-//! disjoint output blocks with rayon, so the split never depends on the thread count.
+//! They run the `gemm` crate's packed, vectorised kernels on any strides, single-threaded:
+//! the kernels split work over disjoint output blocks with rayon, so the split never depends
+//! on the thread count. The crate picks its kernels when the program starts: AVX-512 where the
+//! CPU has it (the workspace turns on its `x86-v4` feature, without which it stops at AVX2),
+//! else AVX2 and FMA, else SSE; NEON on ARM.
 //!
 //! Measured on this project's shapes against `matrixmultiply` (what ndarray's `dot` runs),
-//! single-threaded, on the 2-core AMD EPYC this project is developed on, whose measured
-//! one-core fp32 peak is 39.9 GFLOP/s (`bench/peak.c`); `cargo bench -p cnn-runtime --bench gemm`:
+//! single-threaded, with `cargo bench -p cnn-runtime --bench gemm`, on the two machines the
+//! project has run on (both 2-core AMD EPYC; one-core fp32 peak measured by `bench/peak.c`):
 //!
-//! | M × K · K × N | matrixmultiply | gemm |
-//! | --- | --- | --- |
-//! | 512 × 576 · 576 × 64 (VGG-style conv block) | 27.8 GFLOP/s | 35.2 GFLOP/s |
-//! | 512 × 150 · 150 × 16 (LeNet-5 conv2 block) | 23.5 GFLOP/s | 35.8 GFLOP/s |
-//! | 64 × 400 · 400 × 120 (dense, batch 64) | 32.8 GFLOP/s | 35.6 GFLOP/s |
-//! | 256 × 256 · 256 × 256 | 35.0 GFLOP/s | 37.6 GFLOP/s |
+//! | M × K · K × N | AVX2 (peak 39.9 GFLOP/s): matrixmultiply | gemm | AVX-512 (peak 273 GFLOP/s): matrixmultiply | gemm |
+//! | --- | --- | --- | --- | --- |
+//! | 512 × 576 · 576 × 64 (VGG-style conv block) | 27.8 GFLOP/s | 35.2 GFLOP/s | 102 GFLOP/s | 266 GFLOP/s |
+//! | 512 × 150 · 150 × 16 (LeNet-5 conv2 block) | 23.5 GFLOP/s | 35.8 GFLOP/s | 79 GFLOP/s | 142 GFLOP/s |
+//! | 64 × 400 · 400 × 120 (dense, batch 64) | 32.8 GFLOP/s | 35.6 GFLOP/s | 107 GFLOP/s | 234 GFLOP/s |
+//! | 256 × 256 · 256 × 256 | 35.0 GFLOP/s | 37.6 GFLOP/s | 115 GFLOP/s | 264 GFLOP/s |
 
 use crate::Float;
 use ndarray::{ArrayView2, ArrayViewMut2};
