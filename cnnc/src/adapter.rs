@@ -4,6 +4,21 @@
 //!
 //! The model goes through the IR ([`cnn_dsl::ir::lower`], then [`cnn_dsl::ir::fuse`]), so it
 //! runs the same fused layers as generated code.
+//!
+//! Loading a model file from Rust and running it:
+//!
+//! ```
+//! let source = std::fs::read_to_string("../examples/lenet5.cnn").unwrap();
+//! let compiled = cnn_dsl::compile(&source);
+//! let checked = compiled.checked.expect("the example checks");
+//! let graph = checked.model("LeNet5").unwrap();
+//! let mut network = cnnc::adapter::build_network(graph, 42).unwrap();
+//! // Two blank 32 × 32 images (LeNet-5's input after its train section's zero padding).
+//! let images = ndarray::Array4::<f32>::zeros((2, 32, 32, 1));
+//! let probabilities = network.predict(&images).unwrap();
+//! assert_eq!(probabilities.dim(), (2, 10));
+//! assert!((probabilities.row(0).sum() - 1.0).abs() < 1e-5);
+//! ```
 
 use cnn_dsl::check::functions::{Resolved, Scalar};
 use cnn_dsl::check::train::{BatchSize, TrainConfig};
