@@ -119,6 +119,41 @@ fn every_optimizer_learns_with_its_defaults() {
     println!("{}", report.join(", "));
 }
 
+/// Batch (`full`), mini-batch and stochastic (`1`) gradient descent take one, `⌈n / b⌉` and
+/// `n` steps per epoch, and each lowers the training loss over two epochs.
+#[test]
+fn batch_sizes_set_the_steps_per_epoch() {
+    let data = subset().0.take(120);
+    for (batch_size, steps_per_epoch) in [("full", 1), ("50", 3), ("1", 120)] {
+        let source = mnist_cnn_with("sgd(learning_rate: 0.05)")
+            .replace("batch_size: 64", &format!("batch_size: {batch_size}"));
+        let (graph, train) = compile(&source);
+        let mut net = adapter::build_network(&graph, 3).unwrap();
+        let mut optimizer = Optimizer::new(adapter::optimizer(&train.optimizer));
+        let mut state = TrainState::default();
+        fit(
+            &mut net,
+            &mut optimizer,
+            adapter::loss(&train.loss),
+            &data,
+            None,
+            &fit_config(&train, 2),
+            &mut state,
+            &mut Silent,
+            &AtomicBool::new(false),
+        )
+        .unwrap();
+        assert_eq!(optimizer.iterations(), 2 * steps_per_epoch, "{batch_size}");
+        let history = &state.position.history;
+        assert!(
+            history[1].loss < history[0].loss,
+            "batch_size {batch_size}: loss {} then {}",
+            history[0].loss,
+            history[1].loss
+        );
+    }
+}
+
 /// A small model with every random part (dropout, batch norm, noise and augmentation) and
 /// every piece of state a run carries: the learning rate drops after epochs 2 and 3, since
 /// the loss never falls by 10.
@@ -314,7 +349,7 @@ fn thread_count_does_not_change_training() {
 fn a_non_finite_loss_stops_training_and_keeps_the_checkpoint() {
     let source = mnist_cnn_with("sgd(learning_rate: 1e12)")
         .replace("batch_size: 64", "batch_size: full")
-        .replace("epochs: 5", "epochs: 50");
+        .replace("epochs: 20", "epochs: 50");
     let (graph, train) = compile(&source);
     let mut net = adapter::build_network(&graph, 1).unwrap();
     let mut optimizer = Optimizer::new(adapter::optimizer(&train.optimizer));
