@@ -44,7 +44,7 @@ use std::collections::HashMap;
 /// user's mistake: the checker has accepted the model).
 #[derive(Debug, thiserror::Error)]
 pub enum AdapterError {
-    #[error("layer `{layer}`: {source}")]
+    #[error("layer `{layer}`")]
     Layer { layer: String, source: KernelError },
     #[error("layer `{layer}`: {message}")]
     Unsupported { layer: String, message: String },

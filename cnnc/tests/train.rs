@@ -335,6 +335,11 @@ fn bad_arguments_and_data_are_errors_not_panics() {
         let stderr = text(&output.stderr);
         assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
+        // Each cause is said once: error messages leave their source to the chain.
+        assert!(
+            stderr.matches("os error").count() <= 1,
+            "{args:?}: {stderr}"
+        );
     }
 }
 

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 /// Why a tensor file could not be written, read or used.
 #[derive(Debug, thiserror::Error)]
 pub enum CheckpointError {
-    #[error("cannot {action} {}: {source}", path.display())]
+    #[error("cannot {action} {}", path.display())]
     Io {
         action: &'static str,
         path: PathBuf,

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 /// Why data could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("cannot read {}", path.display())]
     Io {
         path: PathBuf,
         source: std::io::Error,
