@@ -13,6 +13,14 @@ use cnn_runtime::kernels::dense::dense_forward;
 use criterion::{criterion_group, criterion_main, Criterion};
 use ndarray::{Array1, Array2, Array4, Axis};
 
+/// Every case runs on one thread, so the numbers compare memory traffic, not scheduling.
+fn one_thread() -> rayon::ThreadPool {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .expect("a one-thread pool")
+}
+
 /// A convolution to time: input `[h, w, c]`, filters, square kernel, padding on every side.
 struct ConvCase {
     input: [usize; 3],
@@ -44,10 +52,7 @@ fn conv_case(c: &mut Criterion, name: &str, case: ConvCase, batch: usize, activa
     });
     let bias = Array1::from_shape_fn(filters, |f| f as f32 * 0.01);
     let mut y = Array4::<f32>::zeros((batch, g.out_h, g.out_w, filters));
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(1)
-        .build()
-        .unwrap();
+    let pool = one_thread();
     let mut group = c.benchmark_group(format!("fusion/{name}"));
     group.bench_function("fused", |b| {
         pool.install(|| {
@@ -100,10 +105,7 @@ fn dense_case(
     });
     let bias = Array1::from_shape_fn(units, |f| f as f32 * 0.01);
     let mut y = Array2::<f32>::zeros((batch, units));
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(1)
-        .build()
-        .unwrap();
+    let pool = one_thread();
     let mut group = c.benchmark_group(format!("fusion/{name}"));
     group.bench_function("fused", |b| {
         pool.install(|| {
@@ -186,10 +188,7 @@ fn pooled_activation_case(
     let x = ArrayD::from_shape_fn(IxDyn(&[batch, input[0], input[1], input[2]]), |i| {
         ((i[1] * 7 + i[2] * 3) % 11) as f32 * 0.1 - 0.5
     });
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(1)
-        .build()
-        .unwrap();
+    let pool = one_thread();
     let mut group = c.benchmark_group(format!("fusion/{name}"));
     for (label, after_pool) in [
         ("activation_before_pool", false),
@@ -219,10 +218,7 @@ fn backward_prologue_case(
     });
     let dy = ArrayD::from_shape_fn(shape, |i| ((i[0] + 5 * i[1]) % 13) as f32 * 0.01);
     let mut bias_grad = vec![0.0f32; channels];
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(1)
-        .build()
-        .unwrap();
+    let pool = one_thread();
     let mut group = c.benchmark_group(format!("fusion/{name}"));
     group.bench_function("fused", |b| {
         pool.install(|| {
