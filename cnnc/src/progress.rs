@@ -2,7 +2,7 @@
 //! otherwise, nothing with `--quiet`.
 
 use cnn_runtime::train::{EpochRecord, Observer};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use std::io::Write;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -66,9 +66,16 @@ impl Observer for Progress<'_> {
             let bar = ProgressBar::with_draw_target(Some(steps), ProgressDrawTarget::stderr());
             bar.set_style(
                 ProgressStyle::with_template(
-                    "epoch {prefix} [{bar:30}] {pos}/{len} {msg} · {per_sec} · ETA {eta}",
+                    "epoch {prefix} [{bar:30}] {pos}/{len} {msg} · {rate} · ETA {eta}",
                 )
                 .expect("a valid template")
+                // indicatif's own `{per_sec}` prints four decimals ("337.4034/s").
+                .with_key(
+                    "rate",
+                    |state: &ProgressState, w: &mut dyn std::fmt::Write| {
+                        let _ = write!(w, "{:.0} steps/s", state.per_sec());
+                    },
+                )
                 .progress_chars("=> "),
             );
             bar.set_prefix(format!("{}/{epochs}", epoch + 1));
