@@ -5,6 +5,7 @@
 //! only keeps its output; GELU and swish need the input `x`, which [`Activation::needs_input`]
 //! tells the caller to keep.
 
+use super::simd::vectorized;
 use crate::Float;
 use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, Zip};
 use rayon::prelude::*;
@@ -257,20 +258,25 @@ pub(crate) fn bias_activation<T: Float>(
     bias: Option<&[T]>,
     activation: Activation,
 ) {
-    if let Some(bias) = bias.filter(|b| !b.is_empty()) {
-        for row in values.chunks_exact_mut(bias.len()) {
-            for (v, &b) in row.iter_mut().zip(bias) {
-                *v += b;
+    vectorized(
+        #[inline(always)]
+        || {
+            if let Some(bias) = bias.filter(|b| !b.is_empty()) {
+                for row in values.chunks_exact_mut(bias.len()) {
+                    for (v, &b) in row.iter_mut().zip(bias) {
+                        *v += b;
+                    }
+                }
             }
-        }
-    }
-    if activation != Activation::Linear {
-        dispatch!(activation, |a| {
-            for v in values.iter_mut() {
-                *v = a.apply(*v);
+            if activation != Activation::Linear {
+                dispatch!(activation, |a| {
+                    for v in values.iter_mut() {
+                        *v = a.apply(*v);
+                    }
+                })
             }
-        })
-    }
+        },
+    )
 }
 
 /// `y = f(x)` in place.
@@ -344,21 +350,26 @@ pub fn backward_with_bias_sums<T: Float>(
         .map(|(i, dz)| {
             let range = i * block..i * block + dz.len();
             let (xs, ys, dys) = (&x[range.clone()], &y[range.clone()], &dy[range]);
-            dispatch!(activation, |a| {
-                for (((d, &xv), &yv), &g) in dz.iter_mut().zip(xs).zip(ys).zip(dys) {
-                    *d = g * a.derivative(xv, yv);
-                }
-            });
-            let mut sums = Vec::new();
-            if want_sums {
-                sums.resize(channels, T::zero());
-                for row in dz.chunks_exact(channels) {
-                    for (s, &v) in sums.iter_mut().zip(row) {
-                        *s += v;
+            vectorized(
+                #[inline(always)]
+                || {
+                    dispatch!(activation, |a| {
+                        for (((d, &xv), &yv), &g) in dz.iter_mut().zip(xs).zip(ys).zip(dys) {
+                            *d = g * a.derivative(xv, yv);
+                        }
+                    });
+                    let mut sums = Vec::new();
+                    if want_sums {
+                        sums.resize(channels, T::zero());
+                        for row in dz.chunks_exact(channels) {
+                            for (s, &v) in sums.iter_mut().zip(row) {
+                                *s += v;
+                            }
+                        }
                     }
-                }
-            }
-            sums
+                    sums
+                },
+            )
         })
         .collect();
     if let Some(bias_grad) = bias_grad {

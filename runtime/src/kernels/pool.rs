@@ -5,6 +5,7 @@
 //! window when it is true (PyTorch's default for explicit padding).
 
 use super::conv::Padding2d;
+use super::simd::vectorized;
 use super::{expect_shape, min_items, KernelError, Result};
 use crate::Float;
 use ndarray::{ArrayView2, ArrayView4, ArrayViewMut2, ArrayViewMut4, Axis};
@@ -125,44 +126,49 @@ pub fn max_pool2d_forward<T: Float>(
         .zip(input.par_chunks(image_len.max(1)))
         .with_min_len(min_items(out_len * g.pool_h * g.pool_w * WINDOW_CELL_COST))
         .for_each(|((out, arg), image)| {
-            for oh in 0..g.out_h {
-                for ow in 0..g.out_w {
-                    let (rows, cols) = g.window(oh, ow);
-                    let at = (oh * g.out_w + ow) * c;
-                    let (best, best_at) = (&mut out[at..at + c], &mut arg[at..at + c]);
-                    let cell = |h: usize, w: usize| {
-                        let position = (h * g.in_w + w) as u32;
-                        (position, &image[position as usize * c..][..c])
-                    };
-                    if rows.len() == 2 && cols.len() == 2 {
-                        let (h, w) = (rows.start, cols.start);
-                        max_of_four(
-                            [
-                                cell(h, w),
-                                cell(h, w + 1),
-                                cell(h + 1, w),
-                                cell(h + 1, w + 1),
-                            ],
-                            best,
-                            best_at,
-                        );
-                        continue;
-                    }
-                    // The window is never empty (padding is smaller than the window): its
-                    // first cell starts the maxima.
-                    let (first, values) = cell(rows.start, cols.start);
-                    best.copy_from_slice(values);
-                    best_at.fill(first);
-                    for h in rows {
-                        for w in cols.clone() {
-                            let (position, values) = cell(h, w);
-                            if position != first {
-                                take_larger(best, best_at, values, position);
+            vectorized(
+                #[inline(always)]
+                || {
+                    for oh in 0..g.out_h {
+                        for ow in 0..g.out_w {
+                            let (rows, cols) = g.window(oh, ow);
+                            let at = (oh * g.out_w + ow) * c;
+                            let (best, best_at) = (&mut out[at..at + c], &mut arg[at..at + c]);
+                            let cell = |h: usize, w: usize| {
+                                let position = (h * g.in_w + w) as u32;
+                                (position, &image[position as usize * c..][..c])
+                            };
+                            if rows.len() == 2 && cols.len() == 2 {
+                                let (h, w) = (rows.start, cols.start);
+                                max_of_four(
+                                    [
+                                        cell(h, w),
+                                        cell(h, w + 1),
+                                        cell(h + 1, w),
+                                        cell(h + 1, w + 1),
+                                    ],
+                                    best,
+                                    best_at,
+                                );
+                                continue;
+                            }
+                            // The window is never empty (padding is smaller than the window): its
+                            // first cell starts the maxima.
+                            let (first, values) = cell(rows.start, cols.start);
+                            best.copy_from_slice(values);
+                            best_at.fill(first);
+                            for h in rows {
+                                for w in cols.clone() {
+                                    let (position, values) = cell(h, w);
+                                    if position != first {
+                                        take_larger(best, best_at, values, position);
+                                    }
+                                }
                             }
                         }
                     }
-                }
-            }
+                },
+            )
         });
     Ok(())
 }
@@ -172,7 +178,7 @@ pub fn max_pool2d_forward<T: Float>(
 /// [`Float::order_key`]s so that the loop has no branches whether or not it vectorises
 /// (several times faster than updating the output cell by cell). The first maximum wins
 /// ties (a later cell must be strictly larger).
-#[inline(never)]
+#[inline(always)]
 fn max_of_four<T: Float>(cells: [(u32, &[T]); 4], best: &mut [T], best_at: &mut [u32]) {
     let c = best.len();
     let [(p0, c0), (p1, c1), (p2, c2), (p3, c3)] = cells;
@@ -191,7 +197,7 @@ fn max_of_four<T: Float>(cells: [(u32, &[T]); 4], best: &mut [T], best_at: &mut 
 }
 
 /// Folds one more cell of a window into the maxima so far, as [`max_of_four`] does.
-#[inline(never)]
+#[inline(always)]
 fn take_larger<T: Float>(best: &mut [T], best_at: &mut [u32], values: &[T], position: u32) {
     for ((b, at), &v) in best.iter_mut().zip(best_at.iter_mut()).zip(values) {
         let (candidate, key) = (v.order_key(), b.order_key());
