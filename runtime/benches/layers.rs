@@ -8,6 +8,8 @@ mod nets;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
 fn networks(c: &mut Criterion) {
+    // As `cnnc` runs.
+    cnn_runtime::memory::keep_freed_memory();
     let all = rayon::current_num_threads();
     for threads in [all, 1] {
         let pool = rayon::ThreadPoolBuilder::new()

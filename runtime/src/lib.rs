@@ -25,6 +25,7 @@ pub mod float;
 pub mod init;
 pub mod kernels;
 pub mod layers;
+pub mod memory;
 pub mod model;
 pub mod optim;
 pub mod train;
