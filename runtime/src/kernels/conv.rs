@@ -723,45 +723,59 @@ fn direct_small<T: Float>(
     let (oh_n, ow_n) = (g.out_h, g.out_w);
     let image_len = h * w * c;
     let out_len = oh_n * ow_n * f;
-    let run = oh_n * w;
     out.par_chunks_mut(out_len)
         .zip(input.par_chunks(image_len))
         .with_min_len(min_items(g.macs()))
         .for_each_init(
             || (Vec::new(), Vec::new()),
-            |(planes, plane), (out, image)| {
+            |scratch, (out, image)| {
                 vectorized(
                     #[inline(always)]
-                    || {
-                        channels_first(image, c, planes);
-                        // The run from (kh − 1, kw − 1) reaches kw − 1 values past the last plane.
-                        planes.resize(image_len + g.kernel_w, T::zero());
-                        plane.resize(run, T::zero());
-                        for filter in 0..f {
-                            plane.fill(bias.map_or(T::zero(), |b| b[filter]));
-                            for i in 0..g.kernel_h {
-                                for j in 0..g.kernel_w {
-                                    for ch in 0..c {
-                                        let weight =
-                                            kernel[((i * g.kernel_w + j) * c + ch) * f + filter];
-                                        let src = &planes[ch * h * w + i * w + j..][..run];
-                                        for (acc, &x) in plane.iter_mut().zip(src) {
-                                            *acc += weight * x;
-                                        }
-                                    }
-                                }
-                            }
-                            for (oh, row) in plane.chunks_exact(w).enumerate() {
-                                for (ow, &v) in row[..ow_n].iter().enumerate() {
-                                    out[(oh * ow_n + ow) * f + filter] = v;
-                                }
-                            }
-                        }
-                        bias_activation(out, None, activation);
-                    },
+                    || direct_image(g, image, kernel, bias, activation, out, scratch),
                 )
             },
         );
+}
+
+/// [`direct_small`] on one image, with two reusable buffers: the input planes and one
+/// output plane at the input's width.
+#[inline(always)]
+fn direct_image<T: Float>(
+    g: &Conv2dGeometry,
+    image: &[T],
+    kernel: &[T],
+    bias: Option<&[T]>,
+    activation: Activation,
+    out: &mut [T],
+    (planes, plane): &mut (Vec<T>, Vec<T>),
+) {
+    let (h, w, c, f) = (g.in_h, g.in_w, g.in_c, g.filters);
+    let (oh_n, ow_n) = (g.out_h, g.out_w);
+    let run = oh_n * w;
+    channels_first(image, c, planes);
+    // The run from (kh − 1, kw − 1) reaches kw − 1 values past the last plane.
+    planes.resize(image.len() + g.kernel_w, T::zero());
+    plane.resize(run, T::zero());
+    for filter in 0..f {
+        plane.fill(bias.map_or(T::zero(), |b| b[filter]));
+        for i in 0..g.kernel_h {
+            for j in 0..g.kernel_w {
+                for ch in 0..c {
+                    let weight = kernel[((i * g.kernel_w + j) * c + ch) * f + filter];
+                    let src = &planes[ch * h * w + i * w + j..][..run];
+                    for (acc, &x) in plane.iter_mut().zip(src) {
+                        *acc += weight * x;
+                    }
+                }
+            }
+        }
+        for (oh, row) in plane.chunks_exact(w).enumerate() {
+            for (ow, &v) in row[..ow_n].iter().enumerate() {
+                out[(oh * ow_n + ow) * f + filter] = v;
+            }
+        }
+    }
+    bias_activation(out, None, activation);
 }
 
 /// Rewrites channels-last `values` (`pixels × channels`) as one plane per channel.

@@ -104,8 +104,9 @@ impl Pool2dGeometry {
 }
 
 /// Max pooling. `argmax` (shaped like `output`) receives each maximum's flat `h · W + w`
-/// input position, for backward; the first maximum wins ties, as in PyTorch, and a NaN wins
-/// over numbers, so NaNs propagate. `output` and `argmax` must be in standard layout.
+/// input position, for backward; the first maximum wins ties, as in PyTorch (−0 counts as
+/// smaller than +0), and a NaN wins over numbers, so NaNs propagate. `output` and `argmax`
+/// must be in standard layout.
 pub fn max_pool2d_forward<T: Float>(
     geometry: &Pool2dGeometry,
     input: ArrayView4<T>,
@@ -128,49 +129,51 @@ pub fn max_pool2d_forward<T: Float>(
         .for_each(|((out, arg), image)| {
             vectorized(
                 #[inline(always)]
-                || {
-                    for oh in 0..g.out_h {
-                        for ow in 0..g.out_w {
-                            let (rows, cols) = g.window(oh, ow);
-                            let at = (oh * g.out_w + ow) * c;
-                            let (best, best_at) = (&mut out[at..at + c], &mut arg[at..at + c]);
-                            let cell = |h: usize, w: usize| {
-                                let position = (h * g.in_w + w) as u32;
-                                (position, &image[position as usize * c..][..c])
-                            };
-                            if rows.len() == 2 && cols.len() == 2 {
-                                let (h, w) = (rows.start, cols.start);
-                                max_of_four(
-                                    [
-                                        cell(h, w),
-                                        cell(h, w + 1),
-                                        cell(h + 1, w),
-                                        cell(h + 1, w + 1),
-                                    ],
-                                    best,
-                                    best_at,
-                                );
-                                continue;
-                            }
-                            // The window is never empty (padding is smaller than the window): its
-                            // first cell starts the maxima.
-                            let (first, values) = cell(rows.start, cols.start);
-                            best.copy_from_slice(values);
-                            best_at.fill(first);
-                            for h in rows {
-                                for w in cols.clone() {
-                                    let (position, values) = cell(h, w);
-                                    if position != first {
-                                        take_larger(best, best_at, values, position);
-                                    }
-                                }
-                            }
-                        }
-                    }
-                },
+                || max_pool_image(&g, image, out, arg),
             )
         });
     Ok(())
+}
+
+/// Max pooling of one image (`H × W × C` values) into `out` and `arg` (`OH × OW × C`).
+#[inline(always)]
+fn max_pool_image<T: Float>(g: &Pool2dGeometry, image: &[T], out: &mut [T], arg: &mut [u32]) {
+    let c = g.channels;
+    let cell = |h: usize, w: usize| {
+        let position = (h * g.in_w + w) as u32;
+        (position, &image[position as usize * c..][..c])
+    };
+    for oh in 0..g.out_h {
+        for ow in 0..g.out_w {
+            let (rows, cols) = g.window(oh, ow);
+            let at = (oh * g.out_w + ow) * c;
+            let (best, best_at) = (&mut out[at..at + c], &mut arg[at..at + c]);
+            if rows.len() == 2 && cols.len() == 2 {
+                let (h, w) = (rows.start, cols.start);
+                let cells = [
+                    cell(h, w),
+                    cell(h, w + 1),
+                    cell(h + 1, w),
+                    cell(h + 1, w + 1),
+                ];
+                max_of_four(cells, best, best_at);
+                continue;
+            }
+            // The window is never empty (padding is smaller than the window): its first cell
+            // starts the maxima.
+            let (first, values) = cell(rows.start, cols.start);
+            best.copy_from_slice(values);
+            best_at.fill(first);
+            for h in rows {
+                for w in cols.clone() {
+                    let (position, values) = cell(h, w);
+                    if position != first {
+                        take_larger(best, best_at, values, position);
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// The maxima and their positions over the four cells of a 2×2 window, the common case:
