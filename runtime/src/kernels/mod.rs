@@ -12,7 +12,7 @@ pub mod loss;
 pub mod norm;
 pub mod pool;
 pub mod shape_ops;
-mod simd;
+pub(crate) mod simd;
 
 pub use activation::Activation;
 
