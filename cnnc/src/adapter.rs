@@ -86,6 +86,7 @@ pub fn build_from_ir(ir: &Ir, seed: u64) -> Result<Network, AdapterError> {
             Some(Penalty {
                 layer: layer.to_string(),
                 param: p.name,
+                // `l1` has no `l2` factor and `l2` no `l1`: an absent one is zero.
                 l1: r.float("l1").unwrap_or(0.0) as f32,
                 l2: r.float("l2").unwrap_or(0.0) as f32,
             })
@@ -297,8 +298,8 @@ pub fn activation(a: &Resolved) -> Result<Activation, String> {
         "relu" => Activation::Relu,
         "sigmoid" => Activation::Sigmoid,
         "tanh" => Activation::Tanh,
-        "leaky_relu" => Activation::LeakyRelu(a.float("negative_slope").unwrap_or(0.01)),
-        "elu" => Activation::Elu(a.float("alpha").unwrap_or(1.0)),
+        "leaky_relu" => Activation::LeakyRelu(a.number("negative_slope")),
+        "elu" => Activation::Elu(a.number("alpha")),
         "selu" => Activation::Selu,
         "gelu" => Activation::Gelu {
             approximate: a.flag("approximate"),
@@ -316,7 +317,7 @@ pub fn activation(a: &Resolved) -> Result<Activation, String> {
 
 /// The runtime initializer for a resolved one.
 pub fn initializer(r: &Resolved) -> Initializer {
-    let f = |name, default| r.float(name).unwrap_or(default);
+    let f = |name| r.number(name);
     match r.name {
         "glorot_uniform" => Initializer::GlorotUniform,
         "glorot_normal" => Initializer::GlorotNormal,
@@ -325,22 +326,20 @@ pub fn initializer(r: &Resolved) -> Initializer {
         "lecun_uniform" => Initializer::LecunUniform,
         "lecun_normal" => Initializer::LecunNormal,
         "ones" => Initializer::Ones,
-        "constant" => Initializer::Constant(f("value", 0.0)),
+        "constant" => Initializer::Constant(f("value")),
         "random_uniform" => Initializer::RandomUniform {
-            min: f("minval", -0.05),
-            max: f("maxval", 0.05),
+            min: f("minval"),
+            max: f("maxval"),
         },
         "random_normal" => Initializer::RandomNormal {
-            mean: f("mean", 0.0),
-            stddev: f("stddev", 0.05),
+            mean: f("mean"),
+            stddev: f("stddev"),
         },
         "truncated_normal" => Initializer::TruncatedNormal {
-            mean: f("mean", 0.0),
-            stddev: f("stddev", 0.05),
+            mean: f("mean"),
+            stddev: f("stddev"),
         },
-        "orthogonal" => Initializer::Orthogonal {
-            gain: f("gain", 1.0),
-        },
+        "orthogonal" => Initializer::Orthogonal { gain: f("gain") },
         _ => Initializer::Zeros,
     }
 }
@@ -373,48 +372,49 @@ fn initialise(model: &mut Model<f32>, ir: &Ir, seed: u64) {
 
 /// The optimizer of a train section.
 pub fn optimizer(r: &Resolved) -> OptimizerConfig {
-    let f = |name: &str, default: f64| r.float(name).unwrap_or(default);
-    let (b1, b2, eps) = (f("beta_1", 0.9), f("beta_2", 0.999), f("epsilon", 1e-7));
+    // Every number below is filled in by the checker, with the spec's default when the
+    // file leaves it out (`cnn_dsl::check::functions::OPTIMIZERS`).
+    let f = |name: &str| r.number(name);
     let rule = match r.name {
         "sgd" => Rule::Sgd {
-            momentum: f("momentum", 0.0),
+            momentum: f("momentum"),
             nesterov: r.flag("nesterov"),
         },
         "adagrad" => Rule::Adagrad {
-            initial_accumulator_value: f("initial_accumulator_value", 0.1),
-            epsilon: eps,
+            initial_accumulator_value: f("initial_accumulator_value"),
+            epsilon: f("epsilon"),
         },
         "adadelta" => Rule::Adadelta {
-            rho: f("rho", 0.95),
-            epsilon: eps,
+            rho: f("rho"),
+            epsilon: f("epsilon"),
         },
         "rmsprop" => Rule::RmsProp {
-            rho: f("rho", 0.9),
-            momentum: f("momentum", 0.0),
-            epsilon: eps,
+            rho: f("rho"),
+            momentum: f("momentum"),
+            epsilon: f("epsilon"),
             centered: r.flag("centered"),
         },
         "adamax" => Rule::Adamax {
-            beta_1: b1,
-            beta_2: b2,
-            epsilon: eps,
+            beta_1: f("beta_1"),
+            beta_2: f("beta_2"),
+            epsilon: f("epsilon"),
         },
         "nadam" => Rule::Nadam {
-            beta_1: b1,
-            beta_2: b2,
-            epsilon: eps,
+            beta_1: f("beta_1"),
+            beta_2: f("beta_2"),
+            epsilon: f("epsilon"),
         },
         _ => Rule::Adam {
-            beta_1: b1,
-            beta_2: b2,
-            epsilon: eps,
+            beta_1: f("beta_1"),
+            beta_2: f("beta_2"),
+            epsilon: f("epsilon"),
             amsgrad: r.flag("amsgrad"),
         },
     };
     OptimizerConfig {
         rule,
-        learning_rate: f("learning_rate", 0.001),
-        weight_decay: f("weight_decay", 0.0),
+        learning_rate: f("learning_rate"),
+        weight_decay: f("weight_decay"),
         clipnorm: r.float("clipnorm"),
         clipvalue: r.float("clipvalue"),
     }
@@ -422,6 +422,7 @@ pub fn optimizer(r: &Resolved) -> OptimizerConfig {
 
 /// The loss of a train section.
 pub fn loss(r: &Resolved) -> Loss {
+    // Only some losses take `label_smoothing`; without it there is none.
     let smoothing = r.float("label_smoothing").unwrap_or(0.0);
     let from_logits = r.flag("from_logits");
     match r.name {
@@ -447,24 +448,20 @@ pub fn preprocessing(config: &TrainConfig) -> Preprocessing {
             .iter()
             .map(|step| match step.name {
                 "rescale" => Preprocess::Rescale {
-                    scale: step.float("scale").unwrap_or(1.0),
-                    offset: step.float("offset").unwrap_or(0.0),
+                    scale: step.number("scale"),
+                    offset: step.number("offset"),
                 },
                 "normalization" => Preprocess::Normalization {
                     mean: step.float("mean"),
                     variance: step.float("variance"),
                 },
-                "zero_padding2d" => {
-                    Preprocess::ZeroPadding(step.int("padding").unwrap_or(1) as usize)
-                }
+                "zero_padding2d" => Preprocess::ZeroPadding(step.count("padding") as usize),
                 "resizing" => Preprocess::Resizing {
-                    height: step.int("height").unwrap_or(1) as usize,
-                    width: step.int("width").unwrap_or(1) as usize,
+                    height: step.count("height") as usize,
+                    width: step.count("width") as usize,
                 },
-                "median_filter" => {
-                    Preprocess::MedianFilter(step.int("kernel_size").unwrap_or(3) as usize)
-                }
-                _ => Preprocess::GaussianBlur(step.float("sigma").unwrap_or(1.0)),
+                "median_filter" => Preprocess::MedianFilter(step.count("kernel_size") as usize),
+                _ => Preprocess::GaussianBlur(step.number("sigma")),
             })
             .collect(),
     )
@@ -476,8 +473,9 @@ pub fn augmenter(config: &TrainConfig, seed: u64) -> Augmenter {
         .augment
         .iter()
         .map(|step| {
+            // Keras: the width factor, when not given, is the height factor.
             let pair = |h: &str, w: &str| {
-                let height = step.float(h).unwrap_or(0.0);
+                let height = step.number(h);
                 (height, step.float(w).unwrap_or(height))
             };
             match step.name {
@@ -485,7 +483,7 @@ pub fn augmenter(config: &TrainConfig, seed: u64) -> Augmenter {
                     let (height, width) = pair("height_factor", "width_factor");
                     Augmentation::Translation { height, width }
                 }
-                "random_rotation" => Augmentation::Rotation(step.float("factor").unwrap_or(0.0)),
+                "random_rotation" => Augmentation::Rotation(step.number("factor")),
                 "random_zoom" => {
                     let (height, width) = pair("height_factor", "width_factor");
                     Augmentation::Zoom { height, width }
@@ -500,7 +498,7 @@ pub fn augmenter(config: &TrainConfig, seed: u64) -> Augmenter {
                         vertical: mode != "horizontal",
                     }
                 }
-                _ => Augmentation::GaussianNoise(step.float("stddev").unwrap_or(0.0)),
+                _ => Augmentation::GaussianNoise(step.number("stddev")),
             }
         })
         .collect();
@@ -528,11 +526,11 @@ pub fn early_stopping(config: &TrainConfig) -> Option<EarlyStopping> {
     let (monitor, maximize) = monitor(r);
     Some(EarlyStopping {
         monitor,
-        min_delta: r.float("min_delta").unwrap_or(0.0),
-        patience: r.int("patience").unwrap_or(0),
+        min_delta: r.number("min_delta"),
+        patience: r.count("patience"),
         maximize,
         restore_best_weights: r.flag("restore_best_weights"),
-        start_from_epoch: r.int("start_from_epoch").unwrap_or(0),
+        start_from_epoch: r.count("start_from_epoch"),
     })
 }
 
@@ -545,12 +543,12 @@ pub fn reduce_lr(config: &TrainConfig) -> Option<ReduceLrOnPlateau> {
     let (monitor, maximize) = monitor(r);
     Some(ReduceLrOnPlateau {
         monitor,
-        factor: r.float("factor").unwrap_or(0.1),
-        patience: r.int("patience").unwrap_or(10),
+        factor: r.number("factor"),
+        patience: r.count("patience"),
         maximize,
-        min_delta: r.float("min_delta").unwrap_or(1e-4),
-        cooldown: r.int("cooldown").unwrap_or(0),
-        min_lr: r.float("min_lr").unwrap_or(0.0),
+        min_delta: r.number("min_delta"),
+        cooldown: r.count("cooldown"),
+        min_lr: r.number("min_lr"),
     })
 }
 

@@ -408,3 +408,23 @@ fn an_ensemble_reports_each_member_and_the_average() {
     assert_ne!(member(1), member(2));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Every initializer, regulariser, preprocessing step, augmentation and callback the
+/// language names reaches the runtime and trains (one epoch on 300 images).
+#[test]
+fn every_part_of_a_train_section_builds_and_trains() {
+    let dir = temp_dir("every_part");
+    let trained = cnnc(&[
+        "train",
+        "cnnc/tests/every_part.cnn",
+        "--limit",
+        "300",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    let stderr = text(&trained.stderr);
+    assert_eq!(trained.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("epoch 1/1 · loss"), "{stderr}");
+    assert!(text(&trained.stdout).contains("test: loss"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

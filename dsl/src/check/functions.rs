@@ -103,6 +103,20 @@ impl Resolved {
         }
     }
 
+    /// A number parameter the checker always fills in (the user's value or the spec's
+    /// default), so that the spec stays the one place defaults live. Asking for one the
+    /// spec does not declare is a mistake in the calling code, not in the user's file.
+    pub fn number(&self, name: &str) -> f64 {
+        self.float(name)
+            .unwrap_or_else(|| panic!("`{}` declares no number `{name}`", self.name))
+    }
+
+    /// An integer parameter the checker always fills in (see [`Self::number`]).
+    pub fn count(&self, name: &str) -> u64 {
+        self.int(name)
+            .unwrap_or_else(|| panic!("`{}` declares no integer `{name}`", self.name))
+    }
+
     pub fn flag(&self, name: &str) -> bool {
         matches!(self.arg(name), Some(Scalar::Bool(true)))
     }
